@@ -1,0 +1,126 @@
+// The config contract: zod schemas for config/server.yaml and config/lists/NAME.yaml (unknown keys are errors).
+import { z } from 'zod';
+
+const hostPort = (defaultPort: number) =>
+  z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(defaultPort),
+  });
+
+const email = z.string().regex(/^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$/, 'must be an email address like name@example.org');
+
+export const serverSchema = z.strictObject({
+  domain: z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a domain name like lists.example.org'),
+  dataDir: z.string().min(1).default('../data'),
+  smtp: hostPort(2525)
+    .extend({
+      maxMessageBytes: z.number().int().positive().default(26_214_400),
+      maxRecipients: z.number().int().positive().default(50),
+      tls: z.strictObject({ key: z.string(), cert: z.string() }).optional(),
+      /** Per remote address: connections per minute and messages per minute. */
+      rateLimit: z
+        .strictObject({
+          connectionsPerMinute: z.number().int().positive().default(600),
+          messagesPerMinute: z.number().int().positive().default(6000),
+          maxConcurrentConnections: z.number().int().positive().default(100),
+        })
+        .default({ connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100 }),
+      socketTimeoutSeconds: z.number().int().positive().default(60),
+    })
+    .default({
+      host: '127.0.0.1',
+      port: 2525,
+      maxMessageBytes: 26_214_400,
+      maxRecipients: 50,
+      rateLimit: { connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100 },
+      socketTimeoutSeconds: 60,
+    }),
+  relay: hostPort(25)
+    .extend({
+      secure: z.boolean().default(false),
+      auth: z.strictObject({ user: z.string(), pass: z.string() }).optional(),
+      concurrency: z.number().int().positive().default(8),
+      /** Delays between delivery attempts, in seconds; the last one repeats. */
+      retrySchedule: z.array(z.number().int().positive()).min(1).default([60, 300, 900, 3600, 14400]),
+      maxAgeHours: z.number().positive().default(120),
+    })
+    .default({ host: '127.0.0.1', port: 25, secure: false, concurrency: 8, retrySchedule: [60, 300, 900, 3600, 14400], maxAgeHours: 120 }),
+  http: hostPort(8025)
+    .extend({ enabled: z.boolean().default(true), publicUrl: z.string().url().optional() })
+    .default({ host: '127.0.0.1', port: 8025, enabled: true }),
+  admins: z.array(email).min(1),
+  keys: z
+    .strictObject({
+      algorithm: z.enum(['curve25519', 'rsa4096']).default('curve25519'),
+      /** Name of an environment variable holding the list keys' passphrase. */
+      passphraseEnv: z.string().optional(),
+      /** A file (relative to server.yaml) holding the list keys' passphrase. */
+      passphraseFile: z.string().optional(),
+    })
+    .default({ algorithm: 'curve25519' }),
+  log: z
+    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+    .default({ level: 'info' }),
+  schedules: z
+    .strictObject({
+      retrySweep: z.string().default('*/30 * * * * *'),
+      embargoRelease: z.string().default('* * * * *'),
+      keyExpiryWarning: z.string().default('0 9 * * 1'),
+      keyExpiryWarningDays: z.number().int().positive().default(14),
+      heldDigest: z.string().default('0 8 * * *'),
+      cleanup: z.string().default('30 3 * * *'),
+      spoolRetentionDays: z.number().int().positive().default(30),
+      deadLetterRetentionDays: z.number().int().positive().default(90),
+    })
+    .default({
+      retrySweep: '*/30 * * * * *',
+      embargoRelease: '* * * * *',
+      keyExpiryWarning: '0 9 * * 1',
+      keyExpiryWarningDays: 14,
+      heldDigest: '0 8 * * *',
+      cleanup: '30 3 * * *',
+      spoolRetentionDays: 30,
+      deadLetterRetentionDays: 90,
+    }),
+});
+
+export const roleSchema = z.enum(['recipient', 'poster', 'moderator', 'admin']);
+
+export const memberSchema = z
+  .strictObject({
+    email,
+    organisation: z.string().optional(),
+    key: z.string().optional(),
+    fingerprint: z
+      .string()
+      .regex(/^[0-9A-Fa-f]{40}$/, 'must be a 40-hex-digit OpenPGP v4 fingerprint')
+      .optional(),
+    roles: z.array(roleSchema).min(1).default(['recipient']),
+  })
+  .refine((member) => !(member.key && member.fingerprint), { message: 'give either key or fingerprint, not both' });
+
+export const listSchema = z.strictObject({
+  description: z.string().default(''),
+  kind: z.enum(['announce', 'discussion', 'public']),
+  archive: z.enum(['private', 'public', 'none']),
+  moderated: z.boolean().default(false),
+  /** Whether the poster receives their own post. */
+  sendToPoster: z.boolean().default(true),
+  replyTo: z.enum(['list', 'poster', 'none']).default('none'),
+  maxMessageBytes: z.number().int().positive().optional(),
+  /** Public lists: posts per sender per hour. */
+  postsPerHourPerSender: z.number().int().positive().default(20),
+  /** Announce lists: public list that receives advisories once their embargo lifts. */
+  publishTo: z.string().optional(),
+  /** Announce lists: also mail released advisories to the publishTo list's subscribers. */
+  mailOnRelease: z.boolean().default(false),
+  /** Announce lists: a regular expression whose first group is an RFC 3339 embargo end in the text. */
+  embargoPattern: z.string().optional(),
+  members: z.array(memberSchema).default([]),
+});
+
+export type ServerConfigInput = z.input<typeof serverSchema>;
+export type ServerSettings = z.output<typeof serverSchema>;
+export type ListSettings = z.output<typeof listSchema>;
+export type MemberSettings = z.output<typeof memberSchema>;
+export type Role = z.output<typeof roleSchema>;

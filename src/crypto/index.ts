@@ -1,0 +1,152 @@
+// The OpenPGP boundary of Embargo: the only module that imports openpgp; everything else uses these functions and types.
+//
+// CONTRACT (written before the implementation so the other modules can be built against it):
+// the names and shapes below are what src/lists, src/smtp, src/archive and src/cli call.
+// Implementations may live in other files of src/crypto/ and be re-exported here.
+
+/** A problem that makes a member key unusable or weak. `usable` keys have none of the blocking ones. */
+export interface KeyProblem {
+  code:
+    | 'unreadable'
+    | 'expired'
+    | 'revoked'
+    | 'no-encryption-subkey'
+    | 'weak-rsa'
+    | 'sha1-only'
+    | 'user-id-mismatch'
+    | 'expires-soon';
+  /** Blocks encryption to this key (expired, revoked, no subkey, unreadable). */
+  blocking: boolean;
+  detail: string;
+}
+
+/** A member's public key, parsed once and cached by fingerprint. */
+export interface MemberKey {
+  fingerprint: string; // 40 upper-case hex digits
+  userIds: string[];
+  /** null: never expires. */
+  expiresAt: Date | null;
+  algorithm: string; // e.g. 'curve25519', 'rsa3072'
+  armored: string;
+}
+
+/** A list's key pair, loaded and unlocked. The private part never leaves src/crypto. */
+export interface ListKey {
+  listName: string;
+  fingerprint: string;
+  armoredPublicKey: string;
+}
+
+/** What we learned about a signature. A signature counts only after openpgp.js verified it. */
+export interface Verification {
+  signed: boolean;
+  valid: boolean;
+  signingFingerprint?: string;
+  signingKeyId?: string;
+  signedAt?: Date;
+  /** The member address whose registered key made the valid signature, if any. */
+  memberAddress?: string;
+  /** Why the signature does not count, for bounces and logs (never message content). */
+  reason?: string;
+}
+
+export interface OpenedMessage {
+  /** Whether the incoming message was encrypted (to the list key). */
+  encrypted: boolean;
+  /** The inner MIME entity (headers + body) as the poster wrote it, byte for byte where the format allows. */
+  entity: Buffer;
+  /** Headers found inside the ciphertext (protected headers), e.g. the real Subject. */
+  protectedHeaders: Record<string, string>;
+  verification: Verification;
+  /** 'pgp-mime' | 'inline' | 'exchange-mangled' | 'signed-only' | 'plain' */
+  format: string;
+}
+
+/** A typed failure: bad input, not a bug. */
+export interface CryptoFailure {
+  code:
+    | 'not-for-this-key'
+    | 'bad-armor'
+    | 'decrypt-failed'
+    | 'too-large'
+    | 'too-deep'
+    | 'too-many-parts'
+    | 'compression-bomb'
+    | 'malformed';
+  detail: string;
+}
+
+export type OpenResult = { ok: true; message: OpenedMessage } | { ok: false; failure: CryptoFailure };
+
+export interface Limits {
+  maxDecompressedBytes: number; // default 64 MiB
+  maxMimeDepth: number; // default 20
+  maxMimeParts: number; // default 500
+  maxArmorBytes: number; // default 40 MiB
+}
+
+export interface Recipient {
+  address: string;
+  key: MemberKey;
+}
+
+/** One recipient's copy of a fan-out: the full message is head + payload + tail. */
+export interface SealedCopy {
+  address: string;
+  head: Buffer;
+  tail: Buffer;
+}
+
+export interface SealedFanout {
+  /** Shared by every copy (armored encrypted payload). */
+  payload: Buffer;
+  copies: SealedCopy[];
+}
+
+export interface SealInput {
+  listKey: ListKey;
+  /** The poster's content entity, included unchanged byte for byte. */
+  content: Buffer;
+  /** Headers protected inside the ciphertext: Subject, From, To, Date, Message-ID, (Reply-To, In-Reply-To, References). */
+  protectedHeaders: Array<[string, string]>;
+  /** Short plain-text verification note shown to readers before the content (who signed, fingerprint, encrypted or not). */
+  note: string;
+  /** Outer headers (From, To, Date, Message-ID, List-*, Precedence...); Subject is replaced by a generic text. */
+  outerHeaders: Array<[string, string]>;
+  recipients: Recipient[];
+}
+
+export declare function ensureListKey(options: {
+  dataDir: string;
+  listName: string;
+  domain: string;
+  algorithm?: 'curve25519' | 'rsa4096';
+  passphrase?: string;
+}): Promise<ListKey>;
+
+export declare function importListKey(options: {
+  dataDir: string;
+  listName: string;
+  armoredSecretKey: string;
+  passphrase?: string;
+}): Promise<ListKey>;
+
+export declare function parseMemberKey(armored: string): Promise<MemberKey>;
+export declare function fingerprintsInArmored(armored: string): Promise<string[]>;
+export declare function checkMemberKey(key: MemberKey, address: string, now?: Date): Promise<KeyProblem[]>;
+
+export declare function openMessage(
+  raw: Buffer,
+  options: { listKey: ListKey; members: Array<{ address: string; key: MemberKey }>; limits?: Partial<Limits> },
+): Promise<OpenResult>;
+
+export declare function sealFanout(input: SealInput): Promise<SealedFanout>;
+/** The plain path: a full sign+encrypt per recipient. Kept for the benchmark's comparison. */
+export declare function sealFanoutNaive(input: SealInput): Promise<SealedFanout>;
+
+/** RFC 3156 multipart/signed by the list key (public lists, key replies, notices in clear). */
+export declare function signMime(options: { listKey: ListKey; content: Buffer; headers: Array<[string, string]> }): Promise<Buffer>;
+
+/** Encrypts bytes to the list's own key (archive at rest). */
+export declare function encryptForArchive(listKey: ListKey, data: Buffer): Promise<Buffer>;
+export declare function decryptFromArchive(listKey: ListKey, data: Buffer): Promise<Buffer>;
