@@ -1,0 +1,27 @@
+// `embargo check`: validates the config directory and prints each error as file:line: reason.
+import type { Command } from 'commander';
+import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
+import { configDirFrom, configOptionHelp } from '../config-dir.ts';
+import { exitCodes } from '../exit-codes.ts';
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description('validate the config directory; exit 1 and print file:line: reason for each error')
+    .option('-c, --config <dir>', configOptionHelp)
+    .action(async (options: { config?: string }) => {
+      const configDir = configDirFrom(options.config);
+      const loaded = await loadConfig(configDir);
+      if (!loaded.ok) {
+        process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
+        process.exitCode = exitCodes.invalidConfig;
+        return;
+      }
+      const { server, lists } = loaded.config;
+      const lines = [`${configDir}: OK`, `  domain ${server.domain}, smtp ${server.smtp.host}:${server.smtp.port}, data ${server.dataPath}`];
+      for (const list of lists.values()) {
+        lines.push(`  ${list.address} (${list.kind}, archive ${list.archive}, ${list.members.length} member${list.members.length === 1 ? '' : 's'})`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

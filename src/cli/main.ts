@@ -1,0 +1,44 @@
+// The embargo command line: parses argv with commander and runs one subcommand.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerCheck } from './commands/check.ts';
+import { registerListKey } from './commands/list-key.ts';
+import { registerServe } from './commands/serve.ts';
+import { exitCodes } from './exit-codes.ts';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('embargo')
+    .description('Embargo: a secure mailing-list server for security-response teams')
+    .version(packageJson.version)
+    .showHelpAfterError()
+    .exitOverride();
+
+  // Subcommands, one line each (each module in ./commands/ exports a register function).
+  registerServe(program);
+  registerCheck(program);
+  registerListKey(program);
+
+  // Subcommands inherit exitOverride only when set on them too.
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI; argv as in process.argv (node, script, ...arguments). */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0; usage errors were already printed by commander.
+      process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+      return;
+    }
+    process.stderr.write(`embargo: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = exitCodes.failure;
+  }
+}

@@ -1,0 +1,242 @@
+// Starts and stops the whole daemon: config, database, list keys, SMTP intake and the components other modules add.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { loadConfig } from './config/loader.ts';
+import type { Config, ConfigError, ServerConfig } from './config/types.ts';
+import { watchConfig } from './config/watch.ts';
+import { ensureListKey } from './crypto/index.ts';
+import type { ListKey } from './crypto/index.ts';
+import { startSmtpServer } from './smtp/server.ts';
+import type { SmtpIntake } from './smtp/server.ts';
+import { createSpool } from './smtp/spool.ts';
+import type { Spool } from './smtp/spool.ts';
+import { openDatabase } from './store/database.ts';
+import type { Db } from './store/database.ts';
+import { createLogger } from './util/log.ts';
+import type { Logger } from './util/log.ts';
+
+/** A part of the daemon with a lifetime: started after SMTP intake, stopped (in reverse order) after it. */
+export interface Component {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** What a component gets to work with. */
+export interface DaemonContext {
+  /** The live config; a hot reload swaps what this returns. */
+  config(): Config;
+  db: Db;
+  spool: Spool;
+  logger: Logger;
+  /** The list's key pair, generated on first use and cached. */
+  listKey(listName: string): Promise<ListKey>;
+  /** Called with each spool id right after its commit (the pipeline worker wakes up on it). */
+  onSpooled(listener: (id: string) => void): void;
+  /** Called after a valid config change has been applied. */
+  onConfigReload(listener: (config: Config) => void): void;
+  /** A component that listens on a port says so here; logs `{"msg":"NAME listening","port":N}`. */
+  reportListening(name: string, port: number): void;
+}
+
+export type ComponentFactory = (context: DaemonContext) => Component | Promise<Component>;
+
+// ─── Components other modules plug in, one line each, in start order ───────────────────────────────
+// Each is `(context: DaemonContext) => Component`; stop runs in reverse order after SMTP has stopped.
+const builtinComponents: ComponentFactory[] = [
+  // pipeline worker (src/lists/): claims spool rows, runs the stages;   e.g. (context) => createPipelineWorker(context),
+  // outbound delivery (src/smtp/): sends queued copies to the relay;    e.g. (context) => createOutbound(context),
+  // http server (src/web/): archives, keys, health, metrics;            e.g. (context) => createHttpServer(context),
+  // schedules (node-cron): retries, embargo release, digests, cleanup;   e.g. (context) => createSchedules(context),
+];
+// ────────────────────────────────────────────────────────────────────────────────────────────────────
+
+export interface Daemon {
+  config(): Config;
+  smtpPort: number;
+  /** Set when an http component reported its port. */
+  httpPort: number | null;
+  db: Db;
+  spool: Spool;
+  /** Graceful: stop accepting, finish transactions in flight, stop components, close the database. */
+  stop(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  configDir: string;
+  logger?: Logger;
+  /** Extra components after the built-in ones (tests use this to plug in probes). */
+  components?: ComponentFactory[];
+}
+
+/** Thrown by startDaemon when the config is invalid; the CLI prints `errors` with formatConfigErrors. */
+export class ConfigInvalidError extends Error {
+  constructor(readonly errors: ConfigError[]) {
+    super(`invalid configuration (${errors.length} error${errors.length === 1 ? '' : 's'})`);
+    this.name = 'ConfigInvalidError';
+  }
+}
+
+/** The list keys' passphrase, from the environment variable or file server.yaml names (none: keys are unprotected on disk). */
+export function keyPassphrase(server: ServerConfig): string | undefined {
+  const { passphraseEnv, passphraseFile } = server.keys;
+  if (passphraseEnv) {
+    const value = process.env[passphraseEnv];
+    if (value === undefined) throw new Error(`keys.passphraseEnv names ${passphraseEnv}, which is not set`);
+    return value;
+  }
+  if (passphraseFile) {
+    return readFileSync(resolve(dirname(server.file), passphraseFile), 'utf8').replace(/\r?\n$/, '');
+  }
+  return undefined;
+}
+
+/** Loads (or on first use generates, mode 0600) the key pair of one list. */
+export function loadListKey(config: Config, listName: string): Promise<ListKey> {
+  return ensureListKey({
+    dataDir: config.server.dataPath,
+    listName,
+    domain: config.server.domain,
+    algorithm: config.server.keys.algorithm,
+    passphrase: keyPassphrase(config.server),
+  });
+}
+
+export function databaseFile(config: Config): string {
+  return join(config.server.dataPath, 'embargo.sqlite');
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const configDir = resolve(options.configDir);
+  const loaded = await loadConfig(configDir);
+  if (!loaded.ok) throw new ConfigInvalidError(loaded.errors);
+  let current = loaded.config;
+  const logger = options.logger ?? createLogger(current.server.log.level);
+
+  const db = openDatabase(databaseFile(current));
+  let smtp: SmtpIntake | null = null;
+  let watcher: { close(): void } | null = null;
+  const started: Component[] = [];
+  const attempt = async (what: string, step: () => Promise<void> | void) => {
+    try {
+      await step();
+    } catch (error) {
+      logger.error({ step: what, err: error instanceof Error ? error.message : String(error) }, 'error while stopping');
+    }
+  };
+  // Intake stops first so nothing new arrives while the components drain; the database closes last.
+  const stopAll = async () => {
+    await attempt('config watcher', () => watcher?.close());
+    await attempt('smtp', () => smtp?.close());
+    for (const component of started.splice(0).reverse()) await attempt(component.name, () => component.stop());
+    await attempt('database', () => void (db.open && db.close()));
+  };
+
+  try {
+    const spool = createSpool(db);
+    const requeued = spool.resetProcessing();
+    if (requeued > 0) logger.warn({ count: requeued }, 'requeued spool messages left in processing by an earlier stop');
+
+    const keys = new Map<string, Promise<ListKey>>();
+    const listKey = (listName: string): Promise<ListKey> => {
+      let key = keys.get(listName);
+      if (!key) {
+        key = loadListKey(current, listName);
+        keys.set(listName, key);
+        // A failure is not cached: the next call tries again.
+        key.catch(() => keys.delete(listName));
+      }
+      return key;
+    };
+    for (const list of current.lists.values()) {
+      const key = await listKey(list.name);
+      logger.info({ list: list.name, fingerprint: key.fingerprint }, 'list key ready');
+    }
+
+    const spooledListeners: Array<(id: string) => void> = [];
+    const reloadListeners: Array<(config: Config) => void> = [];
+    const ports = new Map<string, number>();
+    const context: DaemonContext = {
+      config: () => current,
+      db,
+      spool,
+      logger,
+      listKey,
+      onSpooled: (listener) => void spooledListeners.push(listener),
+      onConfigReload: (listener) => void reloadListeners.push(listener),
+      reportListening(name, port) {
+        ports.set(name, port);
+        logger.info({ port }, `${name} listening`);
+      },
+    };
+
+    smtp = await startSmtpServer({
+      config: () => current,
+      spool,
+      logger: logger.child({ component: 'smtp' }),
+      onSpooled: (id) => {
+        for (const listener of spooledListeners) listener(id);
+      },
+    });
+    context.reportListening('smtp', smtp.port);
+    const intake = smtp;
+
+    for (const factory of [...builtinComponents, ...(options.components ?? [])]) {
+      const component = await factory(context);
+      await component.start();
+      started.push(component);
+      logger.debug({ component: component.name }, 'component started');
+    }
+    watcher = watchConfig(configDir, {
+      onReload(config) {
+        const previousLists = new Set(current.lists.keys());
+        current = config;
+        intake.applyConfig(config);
+        logger.info({ lists: config.lists.size }, 'config reloaded');
+        for (const list of config.lists.values()) {
+          if (previousLists.has(list.name)) continue;
+          listKey(list.name).then(
+            (key) => logger.info({ list: list.name, fingerprint: key.fingerprint }, 'list key ready'),
+            (error: unknown) =>
+              logger.error({ list: list.name, err: error instanceof Error ? error.message : String(error) }, 'list key failed'),
+          );
+        }
+        for (const listener of reloadListeners) {
+          try {
+            listener(config);
+          } catch (error) {
+            logger.error({ err: error instanceof Error ? error.message : String(error) }, 'config reload listener failed');
+          }
+        }
+      },
+      onInvalid(errors) {
+        logger.error(
+          { errors: errors.map((error) => `${error.file}:${error.line}: ${error.reason}`) },
+          'config change refused; still serving the last good config',
+        );
+      },
+    });
+
+    logger.info({ smtpPort: intake.port, httpPort: ports.get('http') ?? null }, 'embargo ready');
+
+    let stopping: Promise<void> | null = null;
+    return {
+      config: () => current,
+      smtpPort: intake.port,
+      httpPort: ports.get('http') ?? null,
+      db,
+      spool,
+      stop() {
+        stopping ??= (async () => {
+          logger.info('stopping');
+          await stopAll();
+          logger.info('stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

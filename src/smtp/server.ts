@@ -1,0 +1,279 @@
+// SMTP intake: accepts mail only for configured list addresses, applies cheap limits, and replies 250 only after the spool commit.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { Config } from '../config/types.ts';
+import { resolveListAddress } from '../lists/addresses.ts';
+import type { Logger } from '../util/log.ts';
+import { metrics } from '../util/metrics.ts';
+import { createRateLimiter } from './rate-limit.ts';
+import type { Spool, SpoolEntry } from './spool.ts';
+
+export interface SmtpServerOptions {
+  /** Read on every command, so a config reload (new lists, limits) applies to running connections. */
+  config(): Config;
+  spool: Spool;
+  logger: Logger;
+  /** Called after each message is committed, so the pipeline worker wakes up. */
+  onSpooled?(id: string): void;
+  /** How long shutdown waits for transactions in flight before cutting connections. Default 10 s. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface SmtpIntake {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /** Applies a reloaded config: size limit and TLS certificate (list set and limits are read live anyway). */
+  applyConfig(config: Config): void;
+  /** Stops accepting, lets transactions in flight finish (bounded wait), then closes every connection. */
+  close(): Promise<void>;
+}
+
+/** An error carrying the SMTP reply code smtp-server sends for it. */
+function smtpError(code: number, message: string): Error & { responseCode: number } {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+interface TlsFiles {
+  key: Buffer;
+  cert: Buffer;
+}
+
+function readTls(config: Config): TlsFiles | null {
+  const tls = config.server.smtp.tls;
+  if (!tls) return null;
+  // Relative paths are relative to server.yaml, the file that names them (absolute ones stay as they are).
+  const base = dirname(config.server.file);
+  return { key: readFileSync(resolve(base, tls.key)), cert: readFileSync(resolve(base, tls.cert)) };
+}
+
+/** Group commit: messages that finish DATA in the same event-loop turn share one transaction (one fsync). */
+function createGroupCommitter(spool: Spool) {
+  let pending: Array<{ entry: SpoolEntry; resolve(id: string): void; reject(error: unknown): void }> = [];
+  let scheduled = false;
+
+  const flush = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    try {
+      const ids = spool.insertMany(batch.map((item) => item.entry));
+      batch.forEach((item, index) => item.resolve(ids[index]));
+      metrics.observe('embargo_spool_commit_batch_size', batch.length, 'Messages per spool transaction', [1, 2, 5, 10, 20, 50, 100]);
+    } catch (batchError) {
+      if (batch.length === 1) {
+        batch[0].reject(batchError);
+        return;
+      }
+      // One bad entry must not fail its neighbours: retry each alone.
+      for (const item of batch) {
+        try {
+          item.resolve(spool.insert(item.entry));
+        } catch (error) {
+          item.reject(error);
+        }
+      }
+    }
+  };
+
+  return (entry: SpoolEntry): Promise<string> =>
+    new Promise((resolvePromise, rejectPromise) => {
+      pending.push({ entry, resolve: resolvePromise, reject: rejectPromise });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
+}
+
+export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpIntake> {
+  const { spool, logger } = options;
+  const initial = options.config();
+  const smtpSettings = () => options.config().server.smtp;
+  const limiter = createRateLimiter(() => smtpSettings().rateLimit);
+  const store = createGroupCommitter(spool);
+  const counted = new Set<string>();
+  let closing = false;
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+  const tls = readTls(initial);
+
+  const finishTransaction = () => {
+    inFlight--;
+    if (inFlight === 0 && drained) drained();
+  };
+
+  const server = new SMTPServer({
+    name: initial.server.domain,
+    banner: 'Embargo mailing lists ready',
+    size: initial.server.smtp.maxMessageBytes,
+    // We enforce the size in onData to send our own 552 text; the library would otherwise answer for us.
+    rejectOversized: false,
+    disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    // Without this smtp-server offers STARTTLS with its own built-in self-signed certificate.
+    hideSTARTTLS: !tls,
+    ...(tls ? { key: tls.key, cert: tls.cert } : {}),
+    authOptional: true,
+    disableReverseLookup: true,
+    socketTimeout: initial.server.smtp.socketTimeoutSeconds * 1000,
+    closeTimeout: options.shutdownTimeoutMs ?? 10_000,
+    logger: false,
+
+    onConnect(session: SMTPServerSession, callback: (error?: Error | null) => void) {
+      const address = session.remoteAddress;
+      if (closing) return callback(smtpError(421, '4.3.2 shutting down, try again later'));
+      const decision = limiter.connect(address);
+      if (!decision.ok) {
+        metrics.increment('embargo_smtp_refused_total', { reason: 'connection-rate' }, 1, 'SMTP commands refused by limits');
+        logger.info({ cid: session.id, remoteAddress: address, code: decision.code }, 'smtp connection refused by rate limit');
+        return callback(smtpError(decision.code, decision.message));
+      }
+      counted.add(session.id);
+      metrics.increment('embargo_smtp_connections_total', {}, 1, 'SMTP connections accepted');
+      logger.debug({ cid: session.id, remoteAddress: address }, 'smtp connection');
+      callback();
+    },
+
+    onClose(session: SMTPServerSession) {
+      if (counted.delete(session.id)) limiter.disconnected(session.remoteAddress);
+    },
+
+    onMailFrom(_address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error | null) => void) {
+      if (closing) return callback(smtpError(421, '4.3.2 shutting down, try again later'));
+      const decision = limiter.message(session.remoteAddress);
+      if (!decision.ok) {
+        metrics.increment('embargo_smtp_refused_total', { reason: 'message-rate' }, 1, 'SMTP commands refused by limits');
+        logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp message refused by rate limit');
+        return callback(smtpError(decision.code, decision.message));
+      }
+      callback();
+    },
+
+    onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error | null) => void) {
+      const config = options.config();
+      if (session.envelope.rcptTo.length >= config.server.smtp.maxRecipients) {
+        metrics.increment('embargo_smtp_refused_total', { reason: 'too-many-recipients' }, 1, 'SMTP commands refused by limits');
+        return callback(smtpError(452, '4.5.3 too many recipients'));
+      }
+      if (!resolveListAddress(config, address.address)) {
+        metrics.increment('embargo_smtp_refused_total', { reason: 'unknown-recipient' }, 1, 'SMTP commands refused by limits');
+        logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp recipient refused: no such list');
+        return callback(smtpError(550, '5.1.1 no such list here'));
+      }
+      callback();
+    },
+
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null, message?: string) => void) {
+      inFlight++;
+      const limit = smtpSettings().maxMessageBytes;
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let finished = false;
+      const finish = (error: Error | null, message?: string) => {
+        if (finished) return;
+        finished = true;
+        finishTransaction();
+        callback(error, message);
+      };
+
+      stream.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        // Keep reading to the end of DATA (the protocol needs it) but stop holding bytes past the limit.
+        if (received <= limit) chunks.push(chunk);
+      });
+      stream.on('error', (error: Error) => {
+        logger.info({ cid: session.id, err: error.message }, 'smtp data stream failed');
+        finish(smtpError(451, '4.3.0 temporarily unable to store message'));
+      });
+      stream.on('end', () => {
+        if (stream.sizeExceeded || received > limit) {
+          metrics.increment('embargo_smtp_refused_total', { reason: 'too-big' }, 1, 'SMTP commands refused by limits');
+          logger.info({ cid: session.id, size: received, limit }, 'smtp message refused: too big');
+          return finish(smtpError(552, `5.3.4 message exceeds the maximum size of ${limit} bytes`));
+        }
+        const entry: SpoolEntry = {
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((recipient) => recipient.address),
+          remoteAddress: session.remoteAddress ?? null,
+          helo: session.hostNameAppearsAs ?? null,
+          raw: Buffer.concat(chunks, received),
+        };
+        const started = performance.now();
+        store(entry).then(
+          (id) => {
+            metrics.increment('embargo_smtp_spooled_total', {}, 1, 'Messages committed to the spool');
+            metrics.observe('embargo_spool_commit_seconds', (performance.now() - started) / 1000, 'Time from end of DATA to spool commit');
+            logger.info({ cid: session.id, spoolId: id, size: received, recipients: entry.rcptTo.length }, 'message spooled');
+            finish(null, `2.0.0 queued as ${id}`);
+            try {
+              options.onSpooled?.(id);
+            } catch (error) {
+              logger.error({ spoolId: id, err: error }, 'onSpooled callback failed');
+            }
+          },
+          (error: unknown) => {
+            metrics.increment('embargo_spool_store_failures_total', {}, 1, 'Spool commits that failed (answered 451)');
+            logger.error({ cid: session.id, err: error instanceof Error ? error.message : String(error) }, 'spool store failed');
+            finish(smtpError(451, '4.3.0 temporarily unable to store message'));
+          },
+        );
+      });
+    },
+  });
+
+  server.on('error', (error: Error) => {
+    logger.debug({ err: error.message }, 'smtp connection error');
+  });
+
+  const listenSettings = initial.server.smtp;
+  await new Promise<void>((resolvePromise, rejectPromise) => {
+    const onError = (error: Error) => rejectPromise(error);
+    server.server.once('error', onError);
+    server.listen(listenSettings.port, listenSettings.host, () => {
+      server.server.removeListener('error', onError);
+      resolvePromise();
+    });
+  });
+  const bound = server.server.address();
+  const port = typeof bound === 'object' && bound ? bound.port : listenSettings.port;
+
+  return {
+    port,
+    applyConfig(config) {
+      // smtp-server reads options.size on every EHLO, MAIL FROM and DATA.
+      server.options.size = config.server.smtp.maxMessageBytes;
+      const next = (() => {
+        try {
+          return readTls(config);
+        } catch (error) {
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'smtp tls files unreadable; keeping the previous certificate');
+          return null;
+        }
+      })();
+      if (next && tls) server.updateSecureContext({ key: next.key, cert: next.cert });
+      else if (next && !tls) logger.warn('smtp tls added to the config: restart to offer STARTTLS');
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      const timeoutMs = options.shutdownTimeoutMs ?? 10_000;
+      const serverClosed = new Promise<void>((resolvePromise) => server.close(() => resolvePromise()));
+      if (inFlight > 0) {
+        await new Promise<void>((resolvePromise) => {
+          const timer = setTimeout(resolvePromise, timeoutMs);
+          drained = () => {
+            clearTimeout(timer);
+            resolvePromise();
+          };
+        });
+      }
+      // Idle connections would otherwise hold the shutdown until smtp-server's close timeout.
+      for (const connection of server.connections) {
+        connection.send(421, '4.3.2 shutting down');
+        connection.close();
+      }
+      await serverClosed;
+    },
+  };
+}

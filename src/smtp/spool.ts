@@ -1,0 +1,209 @@
+// The inbound spool: stores each accepted message durably and hands queued messages to the pipeline worker in order.
+import { randomInt } from 'node:crypto';
+import type { Db } from '../store/database.ts';
+
+/** queued → processing → done | held | rejected | discarded | shunted (an unexpected exception; raw bytes kept for admins). */
+export type SpoolState = 'queued' | 'processing' | 'done' | 'held' | 'rejected' | 'discarded' | 'shunted';
+
+export interface SpoolEntry {
+  mailFrom: string;
+  rcptTo: string[];
+  remoteAddress: string | null;
+  helo: string | null;
+  raw: Buffer;
+}
+
+export interface SpoolRow extends SpoolEntry {
+  id: string;
+  receivedAt: number;
+  size: number;
+  state: SpoolState;
+  attempts: number;
+  list: string | null;
+  outcome: string | null;
+  reason: string | null;
+  updatedAt: number;
+}
+
+export interface SpoolMark {
+  /** The policy outcome in words, e.g. 'accept', 'reject', 'hold', 'discard', 'shunt'. */
+  outcome?: string | null;
+  /** Why, for admins and bounces (never message content). */
+  reason?: string | null;
+  list?: string | null;
+}
+
+export interface Spool {
+  /** Stores one message in one transaction; when it returns, the row is committed (fsynced with synchronous=FULL). */
+  insert(entry: SpoolEntry): string;
+  /** Stores several messages in one transaction (group commit): all are committed, or none and it throws. */
+  insertMany(entries: SpoolEntry[]): string[];
+  /** Takes the oldest queued message for processing (state → processing, attempts + 1), or null when none waits. */
+  claimNext(): SpoolRow | null;
+  markState(id: string, state: SpoolState, mark?: SpoolMark): boolean;
+  get(id: string): SpoolRow | null;
+  /** On start: messages a crash left in 'processing' go back to 'queued', so none is lost. Returns how many. */
+  resetProcessing(): number;
+  countByState(): Record<string, number>;
+  /** Deletes finished rows (done, rejected, discarded) received before the given time; held and shunted rows stay. */
+  purgeFinished(receivedBefore: number): number;
+}
+
+interface RawRow {
+  id: string;
+  received_at: number;
+  mail_from: string;
+  rcpt_to: string;
+  remote_address: string | null;
+  helo: string | null;
+  size: number;
+  raw: Buffer;
+  state: SpoolState;
+  attempts: number;
+  list: string | null;
+  outcome: string | null;
+  reason: string | null;
+  updated_at: number;
+}
+
+function toRow(row: RawRow): SpoolRow {
+  return {
+    id: row.id,
+    receivedAt: row.received_at,
+    mailFrom: row.mail_from,
+    rcptTo: JSON.parse(row.rcpt_to) as string[],
+    remoteAddress: row.remote_address,
+    helo: row.helo,
+    size: row.size,
+    raw: row.raw,
+    state: row.state,
+    attempts: row.attempts,
+    list: row.list,
+    outcome: row.outcome,
+    reason: row.reason,
+    updatedAt: row.updated_at,
+  };
+}
+
+// Crockford base32: no I, L, O, U, so ids read aloud and copied from logs survive.
+const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function encodeBase32(value: number, length: number): string {
+  let text = '';
+  let rest = value;
+  for (let index = 0; index < length; index++) {
+    text = alphabet[rest % 32] + text;
+    rest = Math.floor(rest / 32);
+  }
+  return text;
+}
+
+/**
+ * Makes spool ids: 10 characters of milliseconds since 1970 and 5 of a counter that starts at a random value each
+ * millisecond and counts up within it, so ids sort by arrival even within one millisecond and differ across restarts.
+ */
+export function createIdGenerator(now: () => number = Date.now): () => string {
+  let lastTime = -1;
+  let counter = 0;
+  const counterSpace = 32 ** 5;
+  return () => {
+    let time = now();
+    if (time <= lastTime) {
+      time = lastTime;
+      counter++;
+      if (counter >= counterSpace) {
+        // More than a million ids in one millisecond: borrow the next millisecond rather than repeat.
+        time = lastTime + 1;
+        counter = randomInt(0, counterSpace / 2);
+      }
+    } else {
+      counter = randomInt(0, counterSpace / 2);
+    }
+    lastTime = time;
+    return encodeBase32(time, 10) + encodeBase32(counter, 5);
+  };
+}
+
+export function createSpool(db: Db, options: { now?: () => number } = {}): Spool {
+  const now = options.now ?? Date.now;
+  const nextId = createIdGenerator(now);
+
+  const insertStatement = db.prepare(
+    `INSERT INTO spool (id, received_at, mail_from, rcpt_to, remote_address, helo, size, raw, state, attempts, updated_at)
+     VALUES (@id, @receivedAt, @mailFrom, @rcptTo, @remoteAddress, @helo, @size, @raw, 'queued', 0, @receivedAt)`,
+  );
+  const claimStatement = db.prepare(
+    `UPDATE spool SET state = 'processing', attempts = attempts + 1, updated_at = @now
+     WHERE id = (SELECT id FROM spool WHERE state = 'queued' ORDER BY received_at, id LIMIT 1)
+     RETURNING *`,
+  );
+  const markStatement = db.prepare(
+    `UPDATE spool SET state = @state, updated_at = @now,
+       outcome = COALESCE(@outcome, outcome), reason = COALESCE(@reason, reason), list = COALESCE(@list, list)
+     WHERE id = @id`,
+  );
+  const getStatement = db.prepare('SELECT * FROM spool WHERE id = ?');
+  const resetStatement = db.prepare(`UPDATE spool SET state = 'queued', updated_at = ? WHERE state = 'processing'`);
+  const countStatement = db.prepare('SELECT state, COUNT(*) AS count FROM spool GROUP BY state');
+  const purgeStatement = db.prepare(
+    `DELETE FROM spool WHERE state IN ('done', 'rejected', 'discarded') AND received_at < ?`,
+  );
+
+  const insertOne = (entry: SpoolEntry): string => {
+    const id = nextId();
+    insertStatement.run({
+      id,
+      receivedAt: now(),
+      mailFrom: entry.mailFrom,
+      rcptTo: JSON.stringify(entry.rcptTo),
+      remoteAddress: entry.remoteAddress,
+      helo: entry.helo,
+      size: entry.raw.length,
+      raw: entry.raw,
+    });
+    return id;
+  };
+  const insertManyTransaction = db.transaction((entries: SpoolEntry[]) => entries.map(insertOne));
+  // Claiming is one statement, but a transaction keeps it atomic should it ever grow a second one.
+  const claimTransaction = db.transaction(() => claimStatement.get({ now: now() }) as RawRow | undefined);
+
+  return {
+    insert(entry) {
+      return insertManyTransaction([entry])[0];
+    },
+    insertMany(entries) {
+      if (entries.length === 0) return [];
+      return insertManyTransaction(entries);
+    },
+    claimNext() {
+      const row = claimTransaction.immediate();
+      return row ? toRow(row) : null;
+    },
+    markState(id, state, mark = {}) {
+      const result = markStatement.run({
+        id,
+        state,
+        now: now(),
+        outcome: mark.outcome ?? null,
+        reason: mark.reason ?? null,
+        list: mark.list ?? null,
+      });
+      return result.changes > 0;
+    },
+    get(id) {
+      const row = getStatement.get(id) as RawRow | undefined;
+      return row ? toRow(row) : null;
+    },
+    resetProcessing() {
+      return resetStatement.run(now()).changes;
+    },
+    countByState() {
+      const counts: Record<string, number> = {};
+      for (const row of countStatement.all() as Array<{ state: string; count: number }>) counts[row.state] = row.count;
+      return counts;
+    },
+    purgeFinished(receivedBefore) {
+      return purgeStatement.run(receivedBefore).changes;
+    },
+  };
+}
