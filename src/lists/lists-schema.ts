@@ -1,4 +1,63 @@
-// Tables of the list engine: moderation decisions, public-list subscribers, replay protection.
+// Tables of the list engine: moderation decisions, public-list subscribers, replay protection, per-sender post counts.
 import type { Migration } from '../store/migrations.ts';
 
-export const listMigrations: Migration[] = [];
+export const listMigrations: Migration[] = [
+  {
+    id: 'lists-001-create',
+    sql: `
+      -- A held post: its raw (still encrypted) bytes stay in the spool row; this row carries the decision.
+      CREATE TABLE moderation (
+        spool_id TEXT PRIMARY KEY,
+        list TEXT NOT NULL,
+        held_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        -- Sender and signer as verified, for the moderators' overview (never the subject or body).
+        sender TEXT,
+        -- pending -> approved | rejected; the worker acts on a decision and then sets done_at.
+        decision TEXT NOT NULL DEFAULT 'pending',
+        decided_by TEXT,
+        decided_at INTEGER,
+        reject_reason TEXT,
+        done_at INTEGER
+      );
+      CREATE INDEX moderation_list ON moderation(list, decision);
+
+      -- Public lists: people who joined by mail (config members are not in here).
+      CREATE TABLE subscribers (
+        list TEXT NOT NULL,
+        address TEXT NOT NULL,
+        subscribed_at INTEGER NOT NULL,
+        PRIMARY KEY (list, address)
+      );
+
+      -- Double opt-in: a token mailed to the address; replying with it confirms the action.
+      CREATE TABLE subscription_tokens (
+        token TEXT PRIMARY KEY,
+        list TEXT NOT NULL,
+        address TEXT NOT NULL,
+        action TEXT NOT NULL,            -- subscribe | unsubscribe
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX subscription_tokens_address ON subscription_tokens(list, address);
+
+      -- Replay protection: signatures and Message-IDs already taken by a list.
+      CREATE TABLE seen_posts (
+        list TEXT NOT NULL,
+        kind TEXT NOT NULL,              -- signature | message-id
+        digest TEXT NOT NULL,            -- sha256 hex, so no Message-ID or signer is kept in clear
+        spool_id TEXT NOT NULL,
+        seen_at INTEGER NOT NULL,
+        PRIMARY KEY (list, kind, digest)
+      );
+
+      -- Public lists: one row per accepted post, for the per-sender hourly limit.
+      CREATE TABLE post_counts (
+        list TEXT NOT NULL,
+        sender_digest TEXT NOT NULL,
+        posted_at INTEGER NOT NULL
+      );
+      CREATE INDEX post_counts_sender ON post_counts(list, sender_digest, posted_at);
+    `,
+  },
+];

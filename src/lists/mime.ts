@@ -1,0 +1,73 @@
+// Builds the small MIME entities the list writes itself: text parts, multipart/mixed wrappers, attached originals.
+import { randomBytes } from 'node:crypto';
+
+function boundary(): string {
+  return `embargo-${randomBytes(12).toString('hex')}`;
+}
+
+/** A text/plain entity; quoted-printable keeps long or non-ASCII lines intact through any relay. */
+export function textEntity(text: string): Buffer {
+  const normalized = text.replace(/\r?\n/g, '\r\n');
+  const ascii = /^[\x20-\x7e\r\n\t]*$/.test(normalized) && normalized.split('\r\n').every((line) => line.length <= 76);
+  if (ascii) {
+    return Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${normalized}\r\n`);
+  }
+  return Buffer.from(
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${quotedPrintable(normalized)}\r\n`,
+  );
+}
+
+function quotedPrintable(text: string): string {
+  const lines = text.split('\r\n');
+  return lines
+    .map((line) => {
+      let encoded = '';
+      for (const byte of Buffer.from(line, 'utf8')) {
+        const char = String.fromCharCode(byte);
+        encoded += (byte >= 33 && byte <= 126 && char !== '=') || byte === 32 ? char : `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+      }
+      if (encoded.endsWith(' ')) encoded = `${encoded.slice(0, -1)}=20`;
+      const chunks: string[] = [];
+      while (encoded.length > 75) {
+        let cut = 75;
+        // Never split an =XX escape across a soft line break.
+        const escape = encoded.lastIndexOf('=', cut);
+        if (escape > cut - 3) cut = escape;
+        chunks.push(`${encoded.slice(0, cut)}=`);
+        encoded = encoded.slice(cut);
+      }
+      chunks.push(encoded);
+      return chunks.join('\r\n');
+    })
+    .join('\r\n');
+}
+
+/** An attached message (message/rfc822), e.g. the original of a rejected post for the admins. */
+export function attachedMessage(raw: Buffer, filename = 'original.eml'): Buffer {
+  // 7bit cannot be promised for arbitrary mail, so the original travels base64-encoded, exactly as received.
+  const encoded = raw.toString('base64').replace(/.{1,76}/g, '$&\r\n');
+  return Buffer.concat([
+    Buffer.from(
+      `Content-Type: application/octet-stream; name="${filename}"\r\nContent-Disposition: attachment; filename="${filename}"\r\nContent-Transfer-Encoding: base64\r\n\r\n`,
+    ),
+    Buffer.from(encoded),
+  ]);
+}
+
+/** An attached OpenPGP public key. */
+export function attachedKey(armored: string, filename: string): Buffer {
+  return Buffer.from(
+    `Content-Type: application/pgp-keys; name="${filename}"\r\nContent-Disposition: attachment; filename="${filename}"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${armored.replace(/\r?\n/g, '\r\n')}\r\n`,
+  );
+}
+
+/** multipart/mixed over whole entities (each with its own header block). */
+export function mixedEntity(parts: Buffer[]): Buffer {
+  const separator = boundary();
+  const chunks: Buffer[] = [Buffer.from(`Content-Type: multipart/mixed; boundary="${separator}"\r\n\r\n`)];
+  for (const part of parts) {
+    chunks.push(Buffer.from(`--${separator}\r\n`), part, Buffer.from(part.subarray(-2).toString() === '\r\n' ? '' : '\r\n'));
+  }
+  chunks.push(Buffer.from(`--${separator}--\r\n`));
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,80 @@
+// Builds the headers of what a list sends: List-Id (RFC 2919), List-* (RFC 2369), the DMARC-safe From, threading.
+import type { Config, ListConfig, Member } from '../config/types.ts';
+import { listAddressFor } from './addresses.ts';
+import { encodeWords, headerValue, quoteDisplayName } from './headers.ts';
+import type { HeaderList, Mailbox } from './headers.ts';
+
+/** The list's RFC 2919 identifier, `NAME.DOMAIN`. */
+export function listIdOf(list: ListConfig, domain: string): string {
+  return `${list.name}.${domain}`;
+}
+
+/** Base URL of the public web archive, or null when the daemon serves no web pages. */
+export function publicBaseUrl(config: Config): string | null {
+  const { http } = config.server;
+  if (!http.enabled) return null;
+  const base = http.publicUrl ?? `http://${http.host}:${http.port}`;
+  return base.replace(/\/+$/, '');
+}
+
+// TEMPORARY until src/archive exports its URL helpers: the web archive serves /lists/NAME/ and message pages below it.
+export function listArchiveUrl(config: Config, list: ListConfig): string | null {
+  const base = publicBaseUrl(config);
+  return base ? `${base}/lists/${list.name}/` : null;
+}
+
+export function archivedAtUrl(config: Config, list: ListConfig, messageId: string): string | null {
+  const base = publicBaseUrl(config);
+  return base ? `${base}/lists/${list.name}/message/${encodeURIComponent(messageId)}` : null;
+}
+
+/** The List-* fields every post and list mail carries. */
+export function listHeaders(config: Config, list: ListConfig): HeaderList {
+  const domain = config.server.domain;
+  const mailto = (role: Parameters<typeof listAddressFor>[1], subject?: string) =>
+    `<mailto:${listAddressFor(list, role, domain)}${subject ? `?subject=${subject}` : ''}>`;
+  const description = list.description.trim();
+  const headers: HeaderList = [
+    ['List-Id', `${description ? `${quoteDisplayName(description)} ` : ''}<${listIdOf(list, domain)}>`],
+    ['List-Post', list.kind === 'announce' ? 'NO' : mailto('post')],
+    ['List-Help', mailto('request', 'help')],
+    ['List-Owner', mailto('owner')],
+    ['List-Unsubscribe', mailto('request', 'unsubscribe')],
+  ];
+  if (list.kind === 'public' && list.archive === 'public') {
+    const archive = listArchiveUrl(config, list);
+    if (archive) headers.push(['List-Archive', `<${archive}>`]);
+  }
+  return headers;
+}
+
+/** "Poster Name via LIST" <LIST@DOMAIN>: the list sends, so DMARC checks the list's domain, and readers still see who wrote. */
+export function rewrittenFrom(list: ListConfig, poster: Mailbox | null, member: Member | null | undefined): string {
+  const who = poster?.name || member?.organisation || poster?.address || 'someone';
+  return `${quoteDisplayName(`${who} via ${list.name}`)} <${list.address}>`;
+}
+
+/** The list speaking for itself (notices, outer From of encrypted copies: relays must not learn who posted). */
+export function listFrom(list: ListConfig): string {
+  return `${quoteDisplayName(list.name)} <${list.address}>`;
+}
+
+export function replyToFor(list: ListConfig, poster: Mailbox | null): string | null {
+  if (list.replyTo === 'list') return list.address;
+  if (list.replyTo === 'poster' && poster) return poster.address;
+  return null;
+}
+
+/** In-Reply-To and References, kept as the poster wrote them so threads hold together. */
+export function threadingHeaders(source: HeaderList): HeaderList {
+  const headers: HeaderList = [];
+  const inReplyTo = headerValue(source, 'In-Reply-To');
+  const references = headerValue(source, 'References');
+  if (inReplyTo) headers.push(['In-Reply-To', inReplyTo]);
+  if (references) headers.push(['References', references]);
+  return headers;
+}
+
+export function subjectHeader(subject: string): [string, string] {
+  return ['Subject', encodeWords(subject)];
+}

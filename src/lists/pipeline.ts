@@ -1,0 +1,61 @@
+// The order of the stages a post to a list goes through, in one place; each stage is a file in stages/ named after its id.
+import type { MessageContext, StageResult } from './context.ts';
+import { archive } from './stages/archive.ts';
+import { authorize } from './stages/authorize.ts';
+import { buildCleanCopy } from './stages/build-clean-copy.ts';
+import { checkSize } from './stages/check-size.ts';
+import { decrypt } from './stages/decrypt.ts';
+import { detectLoop } from './stages/detect-loop.ts';
+import { detectReplay } from './stages/detect-replay.ts';
+import { fanOut } from './stages/fan-out.ts';
+import { limitRate } from './stages/limit-rate.ts';
+import { moderate } from './stages/moderate.ts';
+import { verify } from './stages/verify.ts';
+
+export type Stage = (context: MessageContext) => StageResult | Promise<StageResult>;
+
+/** Every post, whatever the list kind; a stage that does not apply to a kind returns `continue`. */
+export const postPipeline = [
+  'detect-loop', //       our own copies, bounces, auto-replies: discard
+  'check-size', //        the list's size limit: reject
+  'decrypt', //           list key; private lists take only encrypted posts
+  'verify', //            private lists: a valid signature by a member's registered key
+  'authorize', //         announce: posters only; discussion: any member; From and signing key are the same member
+  'detect-replay', //     the same signature or Message-ID again: reject (public: discard)
+  'limit-rate', //        public lists: posts per sender per hour
+  'moderate', //          moderated lists: hold until a moderator decides
+  'build-clean-copy', //  From rewritten, List-* headers, verification note
+  'archive', //           encrypted at rest for private lists
+  'fan-out', //           per-recipient sealing, withheld notices: accept
+] as const;
+
+export type StageId = (typeof postPipeline)[number];
+
+export const stages: Record<StageId, Stage> = {
+  'detect-loop': detectLoop,
+  'check-size': checkSize,
+  decrypt,
+  verify,
+  authorize,
+  'detect-replay': detectReplay,
+  'limit-rate': limitRate,
+  moderate,
+  'build-clean-copy': buildCleanCopy,
+  archive,
+  'fan-out': fanOut,
+};
+
+export interface PipelineOutcome {
+  result: Exclude<StageResult, { kind: 'continue' }>;
+  /** The stage that decided. */
+  stage: StageId;
+}
+
+/** Runs the stages in order until one decides; running off the end means accept. Exceptions propagate: they are bugs. */
+export async function runPipeline(context: MessageContext, order: readonly StageId[] = postPipeline): Promise<PipelineOutcome> {
+  for (const id of order) {
+    const result = await stages[id](context);
+    if (result.kind !== 'continue') return { result, stage: id };
+  }
+  return { result: { kind: 'accept' }, stage: order[order.length - 1] };
+}

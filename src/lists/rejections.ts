@@ -1,0 +1,61 @@
+// What a refused sender is told, and what the admins are told: the sender's text never depends on who is a member.
+import type { Config, ListConfig } from '../config/types.ts';
+import type { RejectCode } from './context.ts';
+import { listAddressFor } from './addresses.ts';
+
+/**
+ * The bounce body for a refused post. On private lists every authorization failure (unsigned, unknown key, not a
+ * poster, From and key of different members, replay, not encrypted) gets the same words, so the answer cannot be
+ * used to probe who is on the list.
+ */
+export function rejectionText(config: Config, list: ListConfig, code: RejectCode, spoolId: string, moderatorReason?: string): string {
+  const domain = config.server.domain;
+  const owner = listAddressFor(list, 'owner', domain);
+  const sendkey = listAddressFor(list, 'sendkey', domain);
+  const lines = [`Your message to ${list.address} was not distributed to the list.`, ''];
+  if (code === 'too-large') {
+    lines.push(`It is larger than this list accepts (${list.maxMessageBytes ?? config.server.smtp.maxMessageBytes} bytes). Send a smaller message, or put large files somewhere the members can fetch them.`);
+  } else if (code === 'rate-limited') {
+    lines.push(`You have sent more than ${list.postsPerHourPerSender} messages to this list within an hour. Please wait and send it again later.`);
+  } else if (code === 'moderator-rejected') {
+    lines.push('A moderator of the list declined it.');
+    if (moderatorReason) lines.push('', `Reason given: ${moderatorReason.replace(/[\r\n]+/g, ' ').slice(0, 500)}`);
+  } else if (code === 'bad-input') {
+    lines.push('It could not be read: its MIME structure or OpenPGP data is malformed, too deeply nested or too large once decompressed. Send it again from an ordinary mail client.');
+  } else if (list.kind === 'public') {
+    if (code === 'undecryptable') {
+      lines.push(`It is encrypted in a way this list cannot read. This list is public: send your message unencrypted, or encrypt it to the list's key, which ${sendkey} sends you.`);
+    } else {
+      lines.push('It has no usable From address. Send it again from an ordinary mail client.');
+    }
+  } else {
+    lines.push(
+      'This list accepts a message only when',
+      '',
+      '  1. it is signed (OpenPGP) with the key registered for the address in its From line,',
+      '     by someone allowed to post to this list, and',
+      `  2. it is encrypted to the list's own key. To get that key, send any message to`,
+      `     ${sendkey}; the reply carries the key, signed by the list.`,
+      '',
+      'Check that your mail client signs and encrypts (PGP/MIME), with the key the list knows for you,',
+      `and send your message again. If you believe you should be able to post here, write to ${owner}.`,
+    );
+  }
+  lines.push('', `Reference: ${spoolId}`);
+  return lines.join('\n');
+}
+
+/** Words for the admins' notice: the precise reason, never the content. */
+export function rejectionSummary(list: ListConfig, code: RejectCode, detail: string, spoolId: string, envelopeFrom: string, from: string | null): string {
+  return [
+    `A message to ${list.address} was refused.`,
+    '',
+    `Spool id:       ${spoolId}`,
+    `Reason:         ${code}: ${detail}`,
+    `Envelope from:  ${envelopeFrom || '<>'}`,
+    `From header:    ${from ?? '(none)'}`,
+    '',
+    'The original is attached as received (for encrypted lists: still encrypted to the list key).',
+    'The sender was told to sign with their registered key and encrypt to the list key; the bounce does not say who is a member.',
+  ].join('\n');
+}

@@ -1,0 +1,40 @@
+// Stage detect-replay: a signed post (or a Message-ID) the list has taken before is not taken again.
+import { createHash } from 'node:crypto';
+import { discard, proceed, reject } from '../context.ts';
+import type { MessageContext, StageResult } from '../context.ts';
+
+function digest(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
+}
+
+export function replayMarks(context: MessageContext): Array<{ kind: 'signature' | 'message-id'; digest: string }> {
+  const marks: Array<{ kind: 'signature' | 'message-id'; digest: string }> = [];
+  const verification = context.opened?.verification;
+  if (verification?.valid && context.opened) {
+    // The signature covers the entity; the same signer, time and entity is the same signature, replayed.
+    const entityHash = createHash('sha256').update(context.opened.entity).digest('hex');
+    marks.push({
+      kind: 'signature',
+      digest: digest(verification.signingFingerprint ?? verification.signingKeyId ?? '', verification.signedAt?.toISOString() ?? '', entityHash),
+    });
+  }
+  if (context.messageId) marks.push({ kind: 'message-id', digest: digest(context.messageId.toLowerCase()) });
+  return marks;
+}
+
+export function detectReplay(context: MessageContext): StageResult {
+  const { db } = context.services;
+  const lookup = db.prepare('SELECT spool_id FROM seen_posts WHERE list = ? AND kind = ? AND digest = ?');
+  const marks = replayMarks(context);
+  for (const mark of marks) {
+    const row = lookup.get(context.list.name, mark.kind, mark.digest) as { spool_id: string } | undefined;
+    if (!row || row.spool_id === context.spoolId) continue;
+    if (context.list.kind === 'public') return discard(`duplicate ${mark.kind} of ${row.spool_id}`);
+    return reject('replay', `same ${mark.kind} as the earlier post ${row.spool_id}`);
+  }
+  const insert = db.prepare('INSERT OR IGNORE INTO seen_posts (list, kind, digest, spool_id, seen_at) VALUES (?, ?, ?, ?, ?)');
+  context.effects.push(() => {
+    for (const mark of marks) insert.run(context.list.name, mark.kind, mark.digest, context.spoolId, context.services.now().getTime());
+  });
+  return proceed;
+}

@@ -1,0 +1,103 @@
+// Stage fan-out: one copy per recipient — sealed per recipient on private lists, signed in clear on public ones.
+import * as crypto from '../../crypto/index.ts';
+import type { KeyProblem, Recipient } from '../../crypto/index.ts';
+import type { Member } from '../../config/types.ts';
+import { accept } from '../context.ts';
+import type { MessageContext, StageResult } from '../context.ts';
+import { describeProblems, keyUsability } from '../keyring.ts';
+import { mixedEntity, textEntity } from '../mime.ts';
+import { adminAddresses, buildNotice } from '../notices.ts';
+import { confirmedSubscribers } from '../subscribers.ts';
+
+export async function fanOut(context: MessageContext): Promise<StageResult> {
+  const { clean, list, config, services } = context;
+  if (!clean) throw new Error('fan-out ran before build-clean-copy');
+  const now = services.now();
+  const posterAddress = context.from?.address;
+  const skipPoster = (address: string) => !list.sendToPoster && address === posterAddress;
+
+  if (list.kind === 'public') {
+    const addresses = new Set<string>();
+    for (const member of list.members) if (member.roles.includes('recipient')) addresses.add(member.address);
+    for (const address of confirmedSubscribers(services.db, list.name)) addresses.add(address);
+    const recipients = [...addresses].filter((address) => !skipPoster(address));
+    if (recipients.length === 0) return accept();
+    const signed = await crypto.signMime({
+      listKey: context.listKey,
+      content: mixedEntity([textEntity(clean.note), clean.content]),
+      headers: [...clean.protectedHeaders, ...clean.outerHeaders.filter(([name]) => !clean.protectedHeaders.some(([own]) => own.toLowerCase() === name.toLowerCase()))],
+    });
+    // Every copy is the same signed message: stored once as the payload, an empty head per recipient.
+    context.outgoing.push({
+      payload: signed,
+      copies: recipients.map((recipient) => ({ recipient, head: Buffer.alloc(0), messageId: clean.messageId })),
+    });
+    return accept();
+  }
+
+  const usable: Recipient[] = [];
+  const withheld: Array<{ member: Member; problems: KeyProblem[] }> = [];
+  for (const member of list.members) {
+    if (!member.roles.includes('recipient') || skipPoster(member.address)) continue;
+    if (usable.some((recipient) => recipient.address === member.address)) continue;
+    const usability = await keyUsability(member, now);
+    if (usability.usable) usable.push({ address: member.address, key: usability.key });
+    else withheld.push({ member, problems: usability.problems });
+  }
+  if (usable.length > 0) {
+    const sealed = await crypto.sealFanout({
+      listKey: context.listKey,
+      content: clean.content,
+      protectedHeaders: clean.protectedHeaders,
+      note: clean.note,
+      outerHeaders: clean.outerHeaders,
+      recipients: usable,
+    });
+    context.outgoing.push({
+      payload: sealed.payload,
+      copies: sealed.copies.map((copy) => ({ recipient: copy.address, head: copy.head, tail: copy.tail, messageId: clean.messageId })),
+    });
+  }
+  if (withheld.length > 0) await noticeWithheld(context, withheld, now);
+  return accept();
+}
+
+/** Invariant 1: a recipient we cannot encrypt to gets a signed notice instead of the post; the admins learn who and why. */
+async function noticeWithheld(context: MessageContext, withheld: Array<{ member: Member; problems: KeyProblem[] }>, now: Date): Promise<void> {
+  const { list, config, listKey } = context;
+  for (const { member, problems } of withheld) {
+    const batches = await buildNotice(config, list, listKey, {
+      to: [member.address],
+      subject: `A message to ${list.name} was withheld from you`,
+      text: [
+        `A message was posted to ${list.address}, but it was not sent to you:`,
+        `the list has no usable OpenPGP key for ${member.address} (${describeProblems(problems)}).`,
+        '',
+        'This list only ever sends its messages encrypted. Send an updated public key to the list admins',
+        `(${list.name}-owner@${config.server.domain}); once it is configured, ask them for the messages you missed.`,
+        '',
+        `Reference: ${context.spoolId}`,
+      ].join('\n'),
+      sensitive: false,
+      autoSubmitted: 'auto-generated',
+    }, now);
+    context.outgoing.push(...batches);
+  }
+  const lines = [
+    `A message to ${list.address} (spool id ${context.spoolId}) was withheld from ${withheld.length} member(s) whose key is not usable:`,
+    '',
+    ...withheld.map(({ member, problems }) => `  ${member.address}${member.organisation ? ` (${member.organisation})` : ''}: ${describeProblems(problems)}`),
+    '',
+    'Each of them got a signed notice without the message. Update their keys in the list configuration.',
+  ];
+  context.outgoing.push(
+    ...(await buildNotice(config, list, listKey, {
+      to: adminAddresses(config, list),
+      subject: `${list.name}: message withheld from ${withheld.length} member(s) with unusable keys`,
+      text: lines.join('\n'),
+      sensitive: false,
+      encryptWhenPossible: true,
+      autoSubmitted: 'auto-generated',
+    }, now)),
+  );
+}
