@@ -1,0 +1,354 @@
+// Sends due outbound rows to the configured relay with pooled nodemailer connections, classifying each outcome (like ZoneMTA's sender).
+import { Readable } from 'node:stream';
+import nodemailer from 'nodemailer';
+import cron from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
+import type { Config } from '../config/types.ts';
+import type { Db } from '../store/database.ts';
+import type { Logger } from '../util/log.ts';
+import { metrics } from '../util/metrics.ts';
+import { isSuspended } from './bounces.ts';
+import {
+  claimDueRows,
+  expireOld,
+  loadCopyParts,
+  loadPayload,
+  markDeferred,
+  markFinal,
+  markSent,
+  nextDueAt,
+  oldestPendingAgeMs,
+  outboundStates,
+  queueCounts,
+  requeueInFlight,
+  type OutboundRow,
+} from './outbound.ts';
+import { verpAddress } from './verp.ts';
+
+export interface DeliveryTimeouts {
+  /** TCP connect. */
+  connectionMs: number;
+  /** From connect to the relay's 220 greeting. */
+  greetingMs: number;
+  /** Inactivity on an open connection (a stalled reply to MAIL, RCPT or the end of DATA). */
+  socketMs: number;
+}
+
+export const defaultDeliveryTimeouts: DeliveryTimeouts = { connectionMs: 30_000, greetingMs: 30_000, socketMs: 120_000 };
+
+export interface DeliveryOptions {
+  db: Db;
+  config: () => Config;
+  logger: Logger;
+  /** The server secret that signs VERP tokens (loadOrCreateServerSecret). */
+  secret: Buffer;
+  timeouts?: Partial<DeliveryTimeouts>;
+  /** The clock, in milliseconds; tests may move it. */
+  now?: () => number;
+}
+
+export interface Delivery {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Wakes the sender after an enqueue, instead of waiting for the next sweep. */
+  kick(): void;
+  /** Resolves once nothing is in flight and no row is due now (rows deferred to later do not count). */
+  whenIdle(): Promise<void>;
+}
+
+/** What one attempt's failure means for the row. */
+export interface Classification {
+  outcome: 'defer' | 'fail';
+  /** The relay's reply, or what went wrong on the way (kept on the row for admins). */
+  reply: string;
+}
+
+interface SmtpError extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+}
+
+/** Commands whose 5xx reply is about this message or recipient; a 5xx anywhere else is our or the relay's setup. */
+const messageCommands = new Set(['MAIL FROM', 'RCPT TO', 'DATA']);
+
+/**
+ * Network errors, timeouts and 4xx replies defer; a 5xx reply to MAIL FROM, RCPT TO or DATA is permanent.
+ * A 5xx while connecting or authenticating (wrong password, relay refusing us) defers instead: the message and the
+ * recipient are fine, the setup is not, and failing every row for it would throw the whole queue away.
+ */
+export function classifyDeliveryError(error: unknown): Classification {
+  const smtp = (error ?? {}) as SmtpError;
+  const reply = (smtp.response ?? (smtp.message || String(error))).replace(/\s+/g, ' ').trim();
+  const code = typeof smtp.responseCode === 'number' ? smtp.responseCode : null;
+  if (code !== null && code >= 500 && code < 600) {
+    const atMessage = smtp.command ? messageCommands.has(smtp.command) : true;
+    if (atMessage) return { outcome: 'fail', reply };
+    return { outcome: 'defer', reply: `${smtp.command ?? 'connection'}: ${reply}` };
+  }
+  if (code === null && smtp.code === 'EENVELOPE') {
+    // nodemailer refused the envelope itself (an address it cannot send); retrying cannot help.
+    return { outcome: 'fail', reply };
+  }
+  const prefix = code === null && smtp.code ? `${smtp.code}: ` : '';
+  return { outcome: 'defer', reply: `${prefix}${reply}` };
+}
+
+/** Seconds to wait after the given attempt number (1-based); the last entry of the schedule repeats. */
+export function retryDelaySeconds(schedule: readonly number[], attempt: number): number {
+  return schedule[Math.min(Math.max(attempt, 1), schedule.length) - 1] ?? 60;
+}
+
+const loopbackHost = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+/** Longest sleep between looks at the queue, in case a row became due without a kick (another process, a clock jump). */
+const maxIdleSleepMs = 30_000;
+
+type Transport = ReturnType<typeof nodemailer.createTransport>;
+
+export function createDelivery(options: DeliveryOptions): Delivery {
+  const { db, logger, secret } = options;
+  const now = options.now ?? Date.now;
+  const timeouts: DeliveryTimeouts = { ...defaultDeliveryTimeouts, ...options.timeouts };
+  const log = logger.child({ component: 'delivery' });
+
+  let transport: Transport | null = null;
+  let transportKey = '';
+  let running = false;
+  let pumping = false;
+  let pumpAgain = false;
+  let wakeTimer: NodeJS.Timeout | null = null;
+  let sweepTask: ScheduledTask | null = null;
+  const inFlight = new Map<number, Promise<void>>();
+  // Copies of one fan-out share their payload: read it from SQLite once and keep it while any copy is being sent.
+  const payloadCache = new Map<number, { body: Buffer; users: number }>();
+  let idleWaiters: Array<() => void> = [];
+
+  function relaySettings() {
+    return options.config().server.relay;
+  }
+
+  function currentTransport(): Transport {
+    const relay = relaySettings();
+    const key = JSON.stringify([relay.host, relay.port, relay.secure, relay.auth, relay.concurrency]);
+    if (transport && key === transportKey) return transport;
+    const previous = transport;
+    transport = nodemailer.createTransport({
+      pool: true,
+      host: relay.host,
+      port: relay.port,
+      secure: relay.secure,
+      ...(relay.auth ? { auth: { user: relay.auth.user, pass: relay.auth.pass } } : {}),
+      maxConnections: relay.concurrency,
+      maxMessages: 1000,
+      connectionTimeout: timeouts.connectionMs,
+      greetingTimeout: timeouts.greetingMs,
+      socketTimeout: timeouts.socketMs,
+      // A relay on loopback has no network path to attack, and local MTAs ship self-signed certificates.
+      tls: { rejectUnauthorized: !loopbackHost.test(relay.host) },
+      name: options.config().server.domain,
+    });
+    transportKey = key;
+    if (previous) previous.close();
+    return transport;
+  }
+
+  function registerGauges(): void {
+    metrics.gauge('embargo_queue_depth', 'Outbound queue rows by state', () => {
+      const counts = queueCounts(db);
+      return outboundStates.map((state) => ({ labels: { state }, value: counts[state] }));
+    });
+    metrics.gauge('embargo_queue_oldest_age_seconds', 'Age of the oldest outbound row not yet delivered', () => [
+      { labels: {}, value: Math.round(oldestPendingAgeMs(db, now()) / 1000) },
+    ]);
+  }
+
+  function schedulePump(): void {
+    if (!running) return;
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    setImmediate(pump);
+  }
+
+  function pump(): void {
+    if (!running || pumping) return;
+    pumping = true;
+    try {
+      const rows = claimDueRows(db, relaySettings().concurrency - inFlight.size, now());
+      for (const row of rows) {
+        const attempt = send(row).finally(() => {
+          inFlight.delete(row.id);
+          schedulePump();
+        });
+        inFlight.set(row.id, attempt);
+      }
+    } catch (error) {
+      log.error({ err: error }, 'delivery pump failed; retrying at the next wake-up');
+    } finally {
+      pumping = false;
+    }
+    if (pumpAgain) {
+      pumpAgain = false;
+      setImmediate(pump);
+    }
+    armWakeTimer();
+    notifyIdle();
+  }
+
+  function armWakeTimer(): void {
+    if (wakeTimer) clearTimeout(wakeTimer);
+    wakeTimer = null;
+    if (!running) return;
+    let delay = maxIdleSleepMs;
+    if (inFlight.size < relaySettings().concurrency) {
+      const due = nextDueAt(db);
+      if (due !== null) delay = Math.min(delay, Math.max(0, due - now()));
+    }
+    wakeTimer = setTimeout(pump, delay);
+    wakeTimer.unref();
+  }
+
+  function notifyIdle(): void {
+    if (inFlight.size > 0 || idleWaiters.length === 0) return;
+    const due = nextDueAt(db);
+    if (due !== null && due <= now() && running) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  function takePayload(payloadId: number): Buffer | null {
+    const cached = payloadCache.get(payloadId);
+    if (cached) {
+      cached.users += 1;
+      return cached.body;
+    }
+    const body = loadPayload(db, payloadId);
+    if (body) payloadCache.set(payloadId, { body, users: 1 });
+    return body;
+  }
+
+  function releasePayload(payloadId: number): void {
+    const cached = payloadCache.get(payloadId);
+    if (!cached) return;
+    cached.users -= 1;
+    if (cached.users <= 0) payloadCache.delete(payloadId);
+  }
+
+  async function send(row: OutboundRow): Promise<void> {
+    const started = now();
+    if (isSuspended(db, row.list, row.recipient)) {
+      markFinal(db, row.id, 'suspended', 'not sent: delivery to this member is suspended after bounces', started);
+      return;
+    }
+    const parts = loadCopyParts(db, row.id);
+    if (!parts) return; // purged while we picked it up
+    const payload = parts.payloadId !== null ? takePayload(parts.payloadId) : null;
+    try {
+      if (parts.payloadId !== null && !payload) {
+        markFinal(db, row.id, 'failed', 'message content missing: its payload row was deleted', started);
+        log.error({ row: row.id, list: row.list }, 'outbound row has no payload');
+        return;
+      }
+      const config = options.config();
+      const from = verpAddress(secret, row.list, config.server.domain, row.id);
+      const chunks = payload ? [parts.head, payload, parts.tail] : [parts.head, parts.tail];
+      const info = await currentTransport().sendMail({
+        envelope: { from, to: [row.recipient] },
+        // Streamed, so a big fan-out does not hold one concatenated copy per connection in memory.
+        raw: Readable.from(chunks.filter((chunk) => chunk.length > 0), { objectMode: false }),
+      });
+      const finished = now();
+      markSent(db, row.id, String(info.response ?? '250 accepted'), finished);
+      metrics.increment('embargo_delivered_total', {}, 1, 'Copies accepted by the relay');
+      metrics.observe('embargo_delivery_seconds', (finished - started) / 1000, 'Time for one copy to be accepted by the relay');
+      log.debug({ row: row.id, list: row.list, attempts: row.attempts }, 'delivered');
+    } catch (error) {
+      recordFailure(row, error);
+    } finally {
+      if (parts.payloadId !== null && payload) releasePayload(parts.payloadId);
+    }
+  }
+
+  function recordFailure(row: OutboundRow, error: unknown): void {
+    const relay = relaySettings();
+    const { outcome, reply } = classifyDeliveryError(error);
+    const finished = now();
+    if (outcome === 'fail') {
+      markFinal(db, row.id, 'failed', reply, finished);
+      metrics.increment('embargo_failed_total', {}, 1, 'Copies the relay refused permanently (5xx)');
+      log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply }, 'delivery failed permanently');
+      return;
+    }
+    const age = finished - (row.retriedAt ?? row.createdAt);
+    if (age > relay.maxAgeHours * 3_600_000) {
+      markFinal(db, row.id, 'expired', `expired after ${row.attempts} attempts; last reply: ${reply}`, finished);
+      metrics.increment('embargo_expired_total', {}, 1, 'Copies given up after the maximum age');
+      log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply }, 'delivery expired');
+      return;
+    }
+    const delay = retryDelaySeconds(relay.retrySchedule, row.attempts) * 1000;
+    markDeferred(db, row.id, reply, finished + delay, finished);
+    metrics.increment('embargo_deferred_total', {}, 1, 'Delivery attempts deferred (4xx, network error, timeout)');
+    log.info({ row: row.id, list: row.list, attempts: row.attempts, retryInSeconds: delay / 1000, reply }, 'delivery deferred');
+  }
+
+  function sweep(): void {
+    try {
+      const expired = expireOld(db, relaySettings().maxAgeHours * 3_600_000, now());
+      if (expired > 0) {
+        metrics.increment('embargo_expired_total', {}, expired, 'Copies given up after the maximum age');
+        log.warn({ expired }, 'outbound rows expired');
+      }
+    } catch (error) {
+      log.error({ err: error }, 'outbound expiry sweep failed');
+    }
+    schedulePump();
+  }
+
+  return {
+    async start() {
+      if (running) return;
+      const requeued = requeueInFlight(db, now());
+      if (requeued > 0) log.warn({ requeued }, 'rows left in flight by a previous run are queued again (they may arrive twice)');
+      registerGauges();
+      running = true;
+      sweepTask = cron.schedule(options.config().server.schedules.retrySweep, sweep, { name: 'outbound-retry-sweep', noOverlap: true });
+      sweep();
+    },
+
+    async stop() {
+      if (!running) return;
+      running = false;
+      if (wakeTimer) clearTimeout(wakeTimer);
+      wakeTimer = null;
+      if (sweepTask) await sweepTask.destroy();
+      sweepTask = null;
+      // Give in-flight copies a moment to finish; whatever is cut off is deferred now or requeued at the next start.
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
+      await Promise.race([Promise.allSettled([...inFlight.values()]), grace]);
+      transport?.close({ force: true });
+      await Promise.allSettled([...inFlight.values()]);
+      transport = null;
+      transportKey = '';
+      notifyIdle();
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    },
+
+    kick() {
+      schedulePump();
+    },
+
+    whenIdle() {
+      return new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        notifyIdle();
+        if (running) schedulePump();
+      });
+    },
+  };
+}
