@@ -8,6 +8,7 @@ import { ensureListKey } from './crypto/index.ts';
 import type { ListKey } from './crypto/index.ts';
 import { startSmtpServer } from './smtp/server.ts';
 import type { SmtpIntake } from './smtp/server.ts';
+import { createDeliveryComponent } from './smtp/delivery.ts';
 import { createSpool } from './smtp/spool.ts';
 import type { Spool } from './smtp/spool.ts';
 import { openDatabase } from './store/database.ts';
@@ -45,7 +46,8 @@ export type ComponentFactory = (context: DaemonContext) => Component | Promise<C
 // Each is `(context: DaemonContext) => Component`; stop runs in reverse order after SMTP has stopped.
 const builtinComponents: ComponentFactory[] = [
   // pipeline worker (src/lists/): claims spool rows, runs the stages;   e.g. (context) => createPipelineWorker(context),
-  // outbound delivery (src/smtp/): sends queued copies to the relay;    e.g. (context) => createOutbound(context),
+  // outbound delivery (src/smtp/): sends queued copies to the relay, wakes on every enqueue.
+  (context) => createDeliveryComponent(context),
   // http server (src/web/): archives, keys, health, metrics;            e.g. (context) => createHttpServer(context),
   // schedules (node-cron): retries, embargo release, digests, cleanup;   e.g. (context) => createSchedules(context),
 ];

@@ -20,10 +20,11 @@ import {
   oldestPendingAgeMs,
   outboundStates,
   queueCounts,
+  onOutboundEnqueued,
   requeueInFlight,
   type OutboundRow,
 } from './outbound.ts';
-import { verpAddress } from './verp.ts';
+import { loadOrCreateServerSecret, verpAddress } from './verp.ts';
 
 export interface DeliveryTimeouts {
   /** TCP connect. */
@@ -123,6 +124,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   // Copies of one fan-out share their payload: read it from SQLite once and keep it while any copy is being sent.
   const payloadCache = new Map<number, { body: Buffer; users: number }>();
   let idleWaiters: Array<() => void> = [];
+  let stopListening: (() => void) | null = null;
 
   function relaySettings() {
     return options.config().server.relay;
@@ -315,6 +317,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       if (requeued > 0) log.warn({ requeued }, 'rows left in flight by a previous run are queued again (they may arrive twice)');
       registerGauges();
       running = true;
+      stopListening = onOutboundEnqueued(schedulePump);
       sweepTask = cron.schedule(options.config().server.schedules.retrySweep, sweep, { name: 'outbound-retry-sweep', noOverlap: true });
       sweep();
     },
@@ -322,6 +325,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     async stop() {
       if (!running) return;
       running = false;
+      stopListening?.();
+      stopListening = null;
       if (wakeTimer) clearTimeout(wakeTimer);
       wakeTimer = null;
       if (sweepTask) await sweepTask.destroy();
@@ -351,4 +356,11 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       });
     },
   };
+}
+
+/** The daemon component: delivery with the server secret from the data directory (created on first start). */
+export function createDeliveryComponent(context: { config: () => Config; db: Db; logger: Logger }): Delivery & { readonly name: string } {
+  const secret = loadOrCreateServerSecret(context.config().server.dataPath);
+  const delivery = createDelivery({ db: context.db, config: context.config, logger: context.logger, secret });
+  return { name: 'delivery', ...delivery };
 }

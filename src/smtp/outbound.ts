@@ -2,6 +2,18 @@
 import type { Db } from '../store/database.ts';
 import { isSuspended } from './bounces.ts';
 
+const enqueueListeners = new Set<() => void>();
+
+/**
+ * Called after every enqueue (the delivery component wakes up on it, so the pipeline need not hold a handle on it).
+ * Listeners run from setImmediate: by then the caller's transaction, which better-sqlite3 runs synchronously, has committed.
+ * Returns a function that removes the listener.
+ */
+export function onOutboundEnqueued(listener: () => void): () => void {
+  enqueueListeners.add(listener);
+  return () => enqueueListeners.delete(listener);
+}
+
 export type OutboundState = 'queued' | 'sending' | 'sent' | 'deferred' | 'failed' | 'expired' | 'suspended';
 
 export const outboundStates: readonly OutboundState[] = ['queued', 'sending', 'deferred', 'sent', 'failed', 'expired', 'suspended'];
@@ -121,6 +133,11 @@ export function enqueueOutgoing(db: Db, batch: OutgoingBatch, now: number = Date
         suspended ? 'not sent: delivery to this member is suspended after bounces' : null,
       );
       ids.push(Number(result.lastInsertRowid));
+    }
+    if (enqueueListeners.size > 0) {
+      setImmediate(() => {
+        for (const listener of enqueueListeners) listener();
+      });
     }
     return ids;
   })();
