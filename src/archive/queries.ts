@@ -1,0 +1,190 @@
+// Reads the archive back: public indexes by month and thread, search, single messages, and decrypted private copies.
+import type { ListConfig } from '../config/types.ts';
+import { decryptFromArchive, type ListKey } from '../crypto/index.ts';
+import type { Db } from '../store/database.ts';
+import { messageKey, normalizeMessageId } from './message-ids.ts';
+
+export interface ArchiveSummary {
+  id: number;
+  list: string;
+  messageId: string;
+  threadId: number;
+  subject: string;
+  senderName: string;
+  senderAddress: string;
+  sentAt: Date | null;
+  receivedAt: Date;
+  size: number;
+  attachmentCount: number;
+}
+
+interface SummaryRow {
+  id: number;
+  list: string;
+  message_id: string;
+  thread_id: number;
+  subject: string;
+  sender_name: string;
+  sender_address: string;
+  sent_at: number | null;
+  received_at: number;
+  size: number;
+  attachment_count: number;
+}
+
+const summaryColumns =
+  'e.id, e.list, e.message_id, e.thread_id, e.subject, e.sender_name, e.sender_address, e.sent_at, e.received_at, e.size, e.attachment_count';
+
+function toSummary(row: SummaryRow): ArchiveSummary {
+  return {
+    id: row.id,
+    list: row.list,
+    messageId: row.message_id,
+    threadId: row.thread_id,
+    subject: row.subject,
+    senderName: row.sender_name,
+    senderAddress: row.sender_address,
+    sentAt: row.sent_at === null ? null : new Date(row.sent_at),
+    receivedAt: new Date(row.received_at),
+    size: row.size,
+    attachmentCount: row.attachment_count,
+  };
+}
+
+/** Months that have public messages, newest first. */
+export function publicMonths(db: Db, list: string): Array<{ month: string; count: number }> {
+  return db
+    .prepare(
+      `SELECT month, count(*) AS count FROM archive_entries
+       WHERE list = ? AND visibility = 'public' GROUP BY month ORDER BY month DESC`,
+    )
+    .all(list) as Array<{ month: string; count: number }>;
+}
+
+export function publicCount(db: Db, list: string): number {
+  return (
+    db.prepare("SELECT count(*) AS count FROM archive_entries WHERE list = ? AND visibility = 'public'").get(list) as {
+      count: number;
+    }
+  ).count;
+}
+
+export function publicMessagesInMonth(db: Db, list: string, month: string): ArchiveSummary[] {
+  return (
+    db
+      .prepare(
+        `SELECT ${summaryColumns} FROM archive_entries AS e
+         WHERE e.list = ? AND e.month = ? AND e.visibility = 'public' ORDER BY e.received_at, e.id`,
+      )
+      .all(list, month) as SummaryRow[]
+  ).map(toSummary);
+}
+
+export function recentPublicMessages(db: Db, list: string, limit: number): ArchiveSummary[] {
+  return (
+    db
+      .prepare(
+        `SELECT ${summaryColumns} FROM archive_entries AS e
+         WHERE e.list = ? AND e.visibility = 'public' ORDER BY e.received_at DESC, e.id DESC LIMIT ?`,
+      )
+      .all(list, limit) as SummaryRow[]
+  ).map(toSummary);
+}
+
+export function publicSummary(db: Db, list: string, messageId: string): ArchiveSummary | null {
+  const row = db
+    .prepare(
+      `SELECT ${summaryColumns} FROM archive_entries AS e
+       WHERE e.list = ? AND e.message_key = ? AND e.visibility = 'public'`,
+    )
+    .get(list, messageKey(list, normalizeMessageId(messageId))) as SummaryRow | undefined;
+  return row ? toSummary(row) : null;
+}
+
+/** A public message's bytes, as archived. */
+export function publicMessage(db: Db, list: string, messageId: string): { summary: ArchiveSummary; message: Buffer } | null {
+  const summary = publicSummary(db, list, messageId);
+  if (!summary) return null;
+  const row = db.prepare('SELECT message FROM archive_entries WHERE id = ?').get(summary.id) as { message: Buffer };
+  return { summary, message: row.message };
+}
+
+export function publicMessagesByIds(db: Db, ids: number[]): Buffer[] {
+  const read = db.prepare("SELECT message FROM archive_entries WHERE id = ? AND visibility = 'public'");
+  return ids.map((id) => (read.get(id) as { message: Buffer } | undefined)?.message).filter((m): m is Buffer => !!m);
+}
+
+/** Every public message of the thread that contains messageId, oldest first. */
+export function publicThread(db: Db, list: string, messageId: string): ArchiveSummary[] {
+  const member = publicSummary(db, list, messageId);
+  if (!member) return [];
+  return (
+    db
+      .prepare(
+        `SELECT ${summaryColumns} FROM archive_entries AS e
+         WHERE e.thread_id = ? AND e.list = ? AND e.visibility = 'public' ORDER BY e.received_at, e.id`,
+      )
+      .all(member.threadId, list) as SummaryRow[]
+  ).map(toSummary);
+}
+
+/** Turns what a visitor typed into an FTS5 query of quoted words, so no FTS syntax from outside is interpreted. */
+export function searchQuery(text: string): string | null {
+  const words = text
+    .normalize('NFKC')
+    .split(/[^\p{L}\p{N}_]+/u)
+    .filter((word) => word.length > 0)
+    .slice(0, 12);
+  if (words.length === 0) return null;
+  return words.map((word) => `"${word.replaceAll('"', '""')}"`).join(' ');
+}
+
+/** Public messages matching every word, newest first. */
+export function searchPublic(db: Db, list: string, text: string, limit = 50, offset = 0): ArchiveSummary[] {
+  const query = searchQuery(text);
+  if (!query) return [];
+  return (
+    db
+      .prepare(
+        `SELECT ${summaryColumns} FROM archive_search AS s JOIN archive_entries AS e ON e.id = s.rowid
+         WHERE archive_search MATCH ? AND e.list = ? AND e.visibility = 'public'
+         ORDER BY s.rowid DESC LIMIT ? OFFSET ?`,
+      )
+      .all(query, list, limit, offset) as SummaryRow[]
+  ).map(toSummary);
+}
+
+/**
+ * One archived message of a list, decrypted when it is stored encrypted (for a member's `get` request or an
+ * admin's export); null when the list has no message with that id.
+ */
+export async function findArchived(db: Db, list: ListConfig, messageId: string, listKey: ListKey): Promise<Buffer | null> {
+  const row = db
+    .prepare('SELECT encrypted, message FROM archive_entries WHERE list = ? AND message_key = ?')
+    .get(list.name, messageKey(list.name, normalizeMessageId(messageId))) as
+    | { encrypted: number; message: Buffer }
+    | undefined;
+  if (!row) return null;
+  return row.encrypted ? decryptFromArchive(listKey, row.message) : row.message;
+}
+
+/** Every message of a list received at or after `since`, oldest first, decrypted; for `embargo archive export`. */
+export async function* archivedMessages(
+  db: Db,
+  list: ListConfig,
+  listKey: ListKey,
+  since: Date | null = null,
+): AsyncGenerator<{ receivedAt: Date; message: Buffer }> {
+  const rows = db
+    .prepare(
+      `SELECT id, received_at, encrypted FROM archive_entries WHERE list = ? AND received_at >= ?
+       ORDER BY received_at, id`,
+    )
+    .all(list.name, since?.getTime() ?? 0) as Array<{ id: number; received_at: number; encrypted: number }>;
+  const read = db.prepare('SELECT message FROM archive_entries WHERE id = ?');
+  for (const row of rows) {
+    const stored = (read.get(row.id) as { message: Buffer }).message;
+    const message = row.encrypted ? await decryptFromArchive(listKey, stored) : stored;
+    yield { receivedAt: new Date(row.received_at), message };
+  }
+}

@@ -1,0 +1,221 @@
+// Puts messages into the archive: parses them, encrypts private lists' copies, threads them, indexes public text.
+import { createHash } from 'node:crypto';
+import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { ListConfig } from '../config/types.ts';
+import { encryptForArchive, type ListKey } from '../crypto/index.ts';
+import type { Db } from '../store/database.ts';
+import { metrics } from '../util/metrics.ts';
+import { findEmbargoEnd } from './embargo-date.ts';
+import { messageIdsIn, messageKey, normalizeMessageId } from './message-ids.ts';
+
+/** What a public entry shows on index pages; private entries have none of it in clear. */
+export interface ArchiveHeaders {
+  messageId: string;
+  sentAt: Date | null;
+  senderName: string;
+  senderAddress: string;
+  subject: string;
+  attachmentCount: number;
+}
+
+export interface PreparedArchiveEntry {
+  list: string;
+  /** 'none': the list keeps no archive and the post has no embargo, so nothing is stored. */
+  visibility: 'public' | 'private' | 'none';
+  messageKey: string;
+  /** Keys of the ids this message replies to, nearest parent first. */
+  referenceKeys: string[];
+  receivedAt: Date;
+  spoolId: string | null;
+  /** Plaintext size in bytes. */
+  size: number;
+  encrypted: boolean;
+  /** The message itself (public) or one OpenPGP message to the list's key (private). */
+  stored: Buffer;
+  /** Public entries only. */
+  headers: ArchiveHeaders | null;
+  /** Public entries only: what full-text search indexes. */
+  searchText: { subject: string; sender: string; body: string } | null;
+  /** The embargo end, when the post carries one. */
+  releaseAt: Date | null;
+  /** The public list that receives the advisory when the embargo ends. */
+  releaseTo: string | null;
+}
+
+export interface PrepareInput {
+  list: ListConfig;
+  listKey: ListKey;
+  /** The clean plaintext MIME copy as the list distributes it. */
+  message: Buffer;
+  receivedAt: Date;
+  spoolId: string | null;
+  /** undefined: look for X-Embargo-Until or the list's pattern; null: no embargo. */
+  embargoUntil?: Date | null;
+}
+
+// Search needs words, not whole novels: a cap keeps one huge post from bloating the index.
+const maxIndexedBodyChars = 200_000;
+
+/** Parses a message for the archive. Cheap options: link and HTML conversions are done at display time. */
+export function parseForArchive(message: Buffer): Promise<ParsedMail> {
+  return simpleParser(message, { skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
+}
+
+export function firstAddress(value: AddressObject | AddressObject[] | undefined): { name: string; address: string } {
+  const first = (Array.isArray(value) ? value[0] : value)?.value[0];
+  return { name: first?.name ?? '', address: first?.address ?? '' };
+}
+
+/** The headers an index page shows, from a parsed message (a synthetic id when the message has none). */
+export function archiveHeaders(parsed: ParsedMail, message: Buffer): ArchiveHeaders {
+  const sender = firstAddress(parsed.from);
+  const sentAt = parsed.headers.has('date') && parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date : null;
+  return {
+    messageId: messageIdOf(parsed, message),
+    sentAt,
+    senderName: sender.name,
+    senderAddress: sender.address,
+    subject: parsed.subject ?? '',
+    attachmentCount: parsed.attachments.length,
+  };
+}
+
+function messageIdOf(parsed: ParsedMail, message: Buffer): string {
+  const fromHeader = parsed.messageId ? normalizeMessageId(parsed.messageId) : '';
+  if (fromHeader) return fromHeader;
+  // The pipeline normally adds a Message-ID; a content hash keeps a missing one stable and deduplicated.
+  return `archive-${createHash('sha256').update(message).digest('hex').slice(0, 32)}@embargo.invalid`;
+}
+
+/** Reply targets nearest first: In-Reply-To, then References from the end (the parent is last there). */
+export function replyTargets(parsed: ParsedMail): string[] {
+  const ordered = [...messageIdsIn(parsed.inReplyTo), ...messageIdsIn(parsed.references).reverse()];
+  return [...new Set(ordered)];
+}
+
+export async function prepareArchiveEntry(input: PrepareInput): Promise<PreparedArchiveEntry> {
+  const { list, listKey, message, receivedAt, spoolId } = input;
+  const parsed = await parseForArchive(message);
+  const headers = archiveHeaders(parsed, message);
+  const embargoHeader = parsed.headers.get('x-embargo-until');
+  const releaseAt =
+    input.embargoUntil !== undefined
+      ? input.embargoUntil
+      : findEmbargoEnd(list, typeof embargoHeader === 'string' ? embargoHeader : undefined, parsed.text ?? '');
+  const releaseTo = releaseAt ? (list.publishTo ?? (list.archive === 'public' ? list.name : null)) : null;
+  const base = {
+    list: list.name,
+    // An advisory released into its own public list needs its public row to be a separate entry.
+    messageKey: messageKey(list.name, releaseTo === list.name ? `embargoed\n${headers.messageId}` : headers.messageId),
+    referenceKeys: replyTargets(parsed).map((id) => messageKey(list.name, id)),
+    receivedAt,
+    spoolId,
+    size: message.length,
+    releaseAt,
+    releaseTo,
+  };
+  // An embargoed post is kept encrypted even on a public list: before its time it must appear nowhere public.
+  if (list.archive === 'public' && !releaseAt) {
+    return {
+      ...base,
+      visibility: 'public',
+      encrypted: false,
+      stored: message,
+      headers,
+      searchText: {
+        subject: headers.subject,
+        sender: `${headers.senderName} ${headers.senderAddress}`.trim(),
+        body: (parsed.text ?? '').slice(0, maxIndexedBodyChars),
+      },
+    };
+  }
+  if (list.archive === 'none' && !releaseAt) {
+    return { ...base, visibility: 'none', encrypted: false, stored: Buffer.alloc(0), headers: null, searchText: null };
+  }
+  const encrypted = await encryptForArchive(listKey, message);
+  return { ...base, visibility: 'private', encrypted: true, stored: encrypted, headers: null, searchText: null };
+}
+
+function monthOf(date: Date): string {
+  return date.toISOString().slice(0, 7);
+}
+
+/**
+ * Stores a prepared entry and returns its row id (0 when the list keeps no archive). Synchronous so the
+ * pipeline can call it inside its own transaction; idempotent by Message-ID, because a message may be
+ * processed twice after a crash and must be archived once.
+ */
+export function insertArchiveEntry(db: Db, entry: PreparedArchiveEntry): number {
+  if (entry.visibility === 'none') return 0;
+  let created = false;
+  const insert = db.transaction((): number => {
+    const existing = db
+      .prepare('SELECT id FROM archive_entries WHERE list = ? AND message_key = ?')
+      .get(entry.list, entry.messageKey) as { id: number } | undefined;
+    if (existing) return existing.id;
+
+    const headers = entry.headers;
+    const result = db
+      .prepare(
+        `INSERT INTO archive_entries (list, visibility, message_key, thread_id, received_at, month, size, spool_id,
+           encrypted, message, message_id, sent_at, sender_name, sender_address, subject, attachment_count,
+           release_at, release_to)
+         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        entry.list,
+        entry.visibility,
+        entry.messageKey,
+        entry.receivedAt.getTime(),
+        monthOf(entry.receivedAt),
+        entry.size,
+        entry.spoolId,
+        entry.encrypted ? 1 : 0,
+        entry.stored,
+        headers?.messageId ?? null,
+        headers?.sentAt?.getTime() ?? null,
+        headers?.senderName ?? null,
+        headers?.senderAddress ?? null,
+        headers?.subject ?? null,
+        headers?.attachmentCount ?? 0,
+        entry.releaseAt?.getTime() ?? null,
+        entry.releaseTo,
+      );
+    const id = Number(result.lastInsertRowid);
+    created = true;
+
+    const findThread = db.prepare('SELECT thread_id FROM archive_entries WHERE list = ? AND message_key = ?');
+    let threadId = id;
+    for (const key of entry.referenceKeys) {
+      const parent = findThread.get(entry.list, key) as { thread_id: number } | undefined;
+      if (parent) {
+        threadId = parent.thread_id;
+        break;
+      }
+    }
+    db.prepare('UPDATE archive_entries SET thread_id = ? WHERE id = ?').run(threadId, id);
+    const addReference = db.prepare('INSERT OR IGNORE INTO archive_references (entry_id, ref_key) VALUES (?, ?)');
+    for (const key of entry.referenceKeys) addReference.run(id, key);
+    // Replies that arrived before this message started threads of their own; they join this one now.
+    db.prepare(
+      `UPDATE archive_entries SET thread_id = ?
+       WHERE list = ? AND thread_id IN (
+         SELECT child.thread_id FROM archive_references AS reference
+         JOIN archive_entries AS child ON child.id = reference.entry_id
+         WHERE reference.ref_key = ? AND child.list = ? AND child.thread_id = child.id AND child.id <> ?)`,
+    ).run(threadId, entry.list, entry.messageKey, entry.list, id);
+
+    if (entry.searchText) {
+      db.prepare('INSERT INTO archive_search (rowid, subject, sender, body) VALUES (?, ?, ?, ?)').run(
+        id,
+        entry.searchText.subject,
+        entry.searchText.sender,
+        entry.searchText.body,
+      );
+    }
+    return id;
+  });
+  const id = insert();
+  if (created) metrics.increment('embargo_archive_entries_total', { visibility: entry.visibility }, 1, 'Messages added to the archive');
+  return id;
+}

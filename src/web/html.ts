@@ -1,0 +1,95 @@
+// HTML building blocks for the archive pages: escaping, the page frame, and the one stylesheet (no JavaScript anywhere).
+
+export function escapeHtml(value: string | number): string {
+  return String(value)
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
+
+/** A tagged template that escapes every interpolated value unless it is already Html. */
+export class Html {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+type Part = Html | string | number | null | undefined | false | Array<Html | string>;
+
+function renderPart(part: Part): string {
+  if (part === null || part === undefined || part === false) return '';
+  if (Array.isArray(part)) return part.map((item) => renderPart(item)).join('');
+  if (part instanceof Html) return part.value;
+  return escapeHtml(part);
+}
+
+export function html(strings: TemplateStringsArray, ...parts: Part[]): Html {
+  let out = strings[0]!;
+  parts.forEach((part, index) => {
+    out += renderPart(part) + strings[index + 1]!;
+  });
+  return new Html(out);
+}
+
+/** Marks text that is already safe HTML (sanitizer output); use nowhere else. */
+export function trusted(value: string): Html {
+  return new Html(value);
+}
+
+export function page(options: { title: string; body: Html; breadcrumbs?: Array<[string, string]>; feed?: string }): string {
+  const crumbs = options.breadcrumbs ?? [];
+  return (
+    '<!doctype html>\n' +
+    html`<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${options.title}</title>
+<link rel="stylesheet" href="/style.css">
+${options.feed ? html`<link rel="alternate" type="application/atom+xml" title="Atom feed" href="${options.feed}">` : ''}
+</head>
+<body>
+<header><nav aria-label="breadcrumbs"><a href="/">Archives</a>${crumbs.map(
+      ([href, label]) => html` › <a href="${href}">${label}</a>`,
+    )}</nav></header>
+<main>
+${options.body}
+</main>
+</body>
+</html>
+`.value
+  );
+}
+
+/** Readable on a phone, no web fonts, no remote anything. */
+export const stylesheet = `
+:root { color-scheme: light dark; --muted: #666; --line: #ccc; --accent: #1a5fb4; }
+@media (prefers-color-scheme: dark) { :root { --muted: #aaa; --line: #444; --accent: #8cb4ff; } }
+* { box-sizing: border-box; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5; margin: 0 auto; max-width: 60rem; padding: 0.75rem; }
+a { color: var(--accent); }
+header nav { font-size: 0.9rem; color: var(--muted); margin-bottom: 1rem; overflow-wrap: anywhere; }
+h1 { font-size: 1.4rem; overflow-wrap: anywhere; }
+h2 { font-size: 1.15rem; overflow-wrap: anywhere; }
+ul.messages, ul.threads, ul.lists, ul.months, ul.attachments { list-style: none; padding: 0; }
+ul.messages li, ul.lists li, ul.months li { padding: 0.35rem 0; border-bottom: 1px solid var(--line); }
+ul.threads > li { padding: 0.5rem 0; border-bottom: 1px solid var(--line); }
+ul.threads ul { list-style: none; padding-left: 1rem; margin: 0.25rem 0 0; font-size: 0.95rem; }
+.meta, .count { color: var(--muted); font-size: 0.9rem; }
+dl.headers { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.75rem; font-size: 0.95rem; }
+dl.headers dt { font-weight: 600; }
+dl.headers dd { margin: 0; overflow-wrap: anywhere; }
+pre.body { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.95rem; border-top: 1px solid var(--line); padding-top: 0.75rem; }
+div.html-body { border-top: 1px solid var(--line); padding-top: 0.75rem; overflow-wrap: anywhere; }
+div.html-body img { max-width: 100%; height: auto; }
+div.html-body table { border-collapse: collapse; max-width: 100%; display: block; overflow-x: auto; }
+article.message { margin-bottom: 2rem; }
+form.search { display: flex; gap: 0.5rem; margin: 1rem 0; }
+form.search input[type=search] { flex: 1; min-width: 0; font-size: 1rem; padding: 0.4rem; }
+form.search button { font-size: 1rem; padding: 0.4rem 0.8rem; }
+code.fingerprint { overflow-wrap: anywhere; }
+`;

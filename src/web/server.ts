@@ -1,0 +1,302 @@
+// The daemon's HTTP listener: public archive pages, list keys and WKD, health and metrics; read-only, GET and HEAD only.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config, ListConfig } from '../config/types.ts';
+import type { ListKey } from '../crypto/index.ts';
+import type { Db } from '../store/database.ts';
+import type { Logger } from '../util/log.ts';
+import { metrics } from '../util/metrics.ts';
+import { mboxRecord } from '../archive/mbox.ts';
+import {
+  publicCount,
+  publicMessage,
+  publicMessagesByIds,
+  publicMessagesInMonth,
+  publicMonths,
+  publicSummary,
+  publicThread,
+  recentPublicMessages,
+  searchPublic,
+  type ArchiveSummary,
+} from '../archive/queries.ts';
+import { archivedAtUrl, listPath, publicBaseUrl } from '../archive/urls.ts';
+import { atomFeed } from './atom.ts';
+import { stylesheet } from './html.ts';
+import { indexPage, listPage, messagePage, monthPage, notFoundPage, searchPage, threadPage } from './pages.ts';
+import { attachmentDisposition, downloadType, renderMessage } from './render-message.ts';
+import { dearmor, wkdHash } from './wkd.ts';
+
+export interface WebServerOptions {
+  db: Db;
+  config: () => Config;
+  listKeys: (name: string) => ListKey | undefined;
+  logger: Logger;
+}
+
+export interface WebServer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The bound port (useful when configured as 0). */
+  port(): number;
+}
+
+// No script, no remote anything; styles only from our own stylesheet.
+const contentSecurityPolicy =
+  "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const searchPageSize = 50;
+const feedSize = 30;
+
+interface Reply {
+  status: number;
+  type: string;
+  body: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+const text = (status: number, body: string): Reply => ({ status, type: 'text/plain; charset=utf-8', body });
+const htmlReply = (body: string, status = 200): Reply => ({ status, type: 'text/html; charset=utf-8', body });
+const notFound = (): Reply => htmlReply(notFoundPage(), 404);
+const redirect = (location: string): Reply => ({ status: 301, type: 'text/plain; charset=utf-8', body: '', headers: { Location: location } });
+
+function download(type: string, filename: string, body: Buffer | string): Reply {
+  return { status: 200, type, body, headers: { 'Content-Disposition': attachmentDisposition(filename, 0) } };
+}
+
+export function createWebServer(options: WebServerOptions): WebServer {
+  const { db, logger } = options;
+  let server: Server | null = null;
+
+  const publicList = (name: string): ListConfig | null => {
+    const list = options.config().lists.get(name);
+    return list && list.archive === 'public' ? list : null;
+  };
+
+  async function mbox(summaries: ArchiveSummary[]): Promise<Buffer> {
+    const messages = publicMessagesByIds(db, summaries.map((summary) => summary.id));
+    return Buffer.concat(
+      messages.map((message, index) => mboxRecord(message, summaries[index]!.senderAddress, summaries[index]!.sentAt ?? summaries[index]!.receivedAt)),
+    );
+  }
+
+  async function listRoute(list: ListConfig, rest: string[], url: URL): Promise<Reply> {
+    const [first, second, third, fourth] = rest;
+    if (rest.length === 0 || (rest.length === 1 && first === '')) {
+      return htmlReply(listPage(list, publicMonths(db, list.name)));
+    }
+    if (first === 'atom.xml' && rest.length === 1) return feed(list);
+    if (first === 'search' && rest.length === 1) {
+      const query = (url.searchParams.get('q') ?? '').slice(0, 200);
+      const offset = Math.min(Math.max(0, Number.parseInt(url.searchParams.get('offset') ?? '0', 10) || 0), 10_000);
+      const started = performance.now();
+      const results = searchPublic(db, list.name, query, searchPageSize, offset);
+      metrics.observe('embargo_archive_search_seconds', (performance.now() - started) / 1000, 'Full-text search time');
+      return htmlReply(searchPage(list, query, results, offset, searchPageSize));
+    }
+    if (first && /^\d{4}-\d{2}$/.test(first)) {
+      if (rest.length === 1) return redirect(`${listPath(list.name)}${first}/`);
+      if (rest.length === 2 && second === '') {
+        const messages = publicMessagesInMonth(db, list.name, first);
+        return messages.length === 0 ? notFound() : htmlReply(monthPage(list, first, messages));
+      }
+      if (rest.length === 2 && second === 'mbox') {
+        const messages = publicMessagesInMonth(db, list.name, first);
+        if (messages.length === 0) return notFound();
+        return download('application/mbox', `${list.name}-${first}.mbox`, await mbox(messages));
+      }
+      return notFound();
+    }
+    if (first === 'msg' && second !== undefined) {
+      const found = publicMessage(db, list.name, second);
+      if (!found) return notFound();
+      if (rest.length === 2) {
+        const rendered = await renderMessage(found.message);
+        const parentArchived = rendered.inReplyTo ? publicSummary(db, list.name, rendered.inReplyTo) !== null : false;
+        return htmlReply(messagePage(list, found.summary, rendered, parentArchived));
+      }
+      if (rest.length === 4 && third === 'attachment' && fourth !== undefined && /^\d{1,4}$/.test(fourth)) {
+        const index = Number(fourth);
+        const rendered = await renderMessage(found.message);
+        const attachment = rendered.attachments[index];
+        if (!attachment) return notFound();
+        return {
+          status: 200,
+          type: downloadType(attachment.contentType),
+          body: attachment.content,
+          // A sandboxed CSP too, in case a browser renders it despite the disposition.
+          headers: { 'Content-Disposition': attachmentDisposition(attachment.filename, index), 'Content-Security-Policy': `${contentSecurityPolicy}; sandbox` },
+        };
+      }
+      return notFound();
+    }
+    if (first === 'thread' && second !== undefined) {
+      const summaries = publicThread(db, list.name, second);
+      if (summaries.length === 0) return notFound();
+      if (rest.length === 2) {
+        const messages = publicMessagesByIds(db, summaries.map((summary) => summary.id));
+        const rendered = await Promise.all(messages.map((message) => renderMessage(message)));
+        return htmlReply(threadPage(list, summaries.map((summary, index) => ({ summary, rendered: rendered[index]! }))));
+      }
+      if (rest.length === 3 && third === 'mbox') {
+        return download('application/mbox', `${list.name}-thread-${summaries[0]!.id}.mbox`, await mbox(summaries));
+      }
+      return notFound();
+    }
+    return notFound();
+  }
+
+  async function feed(list: ListConfig): Promise<Reply> {
+    const config = options.config();
+    const base = publicBaseUrl(config);
+    const recent = recentPublicMessages(db, list.name, feedSize);
+    const messages = publicMessagesByIds(db, recent.map((summary) => summary.id));
+    const entries = await Promise.all(
+      recent.map(async (summary, index) => {
+        const rendered = await renderMessage(messages[index]!);
+        const url = archivedAtUrl(config, list.name, summary.messageId);
+        return {
+          id: url,
+          url,
+          title: summary.subject || '(no subject)',
+          author: summary.senderName || (summary.senderAddress.split('@')[0] ?? ''),
+          updated: summary.receivedAt,
+          summary: rendered.text.replace(/\s+/g, ' ').trim().slice(0, 500),
+        };
+      }),
+    );
+    return {
+      status: 200,
+      type: 'application/atom+xml; charset=utf-8',
+      body: atomFeed({
+        id: `${base}${listPath(list.name)}`,
+        title: `${list.name} archive`,
+        selfUrl: `${base}/lists/${encodeURIComponent(list.name)}/atom.xml`,
+        pageUrl: `${base}${listPath(list.name)}`,
+        updated: recent[0]?.receivedAt ?? new Date(0),
+        entries,
+      }),
+    };
+  }
+
+  function wkd(segments: string[]): Reply {
+    const config = options.config();
+    // Direct method: /.well-known/openpgpkey/hu/H; advanced method: /.well-known/openpgpkey/DOMAIN/hu/H.
+    let rest = segments;
+    if (rest.length >= 2 && rest[0] !== 'hu' && rest[0] !== 'policy') {
+      if (rest[0]!.toLowerCase() !== config.server.domain.toLowerCase()) return text(404, 'not found\n');
+      rest = rest.slice(1);
+    }
+    if (rest.length === 1 && rest[0] === 'policy') return { ...text(200, ''), headers: { 'Access-Control-Allow-Origin': '*' } };
+    if (rest.length !== 2 || rest[0] !== 'hu') return text(404, 'not found\n');
+    const hash = rest[1]!;
+    for (const list of config.lists.values()) {
+      if (wkdHash(list.name) !== hash) continue;
+      const key = options.listKeys(list.name);
+      const binary = key ? dearmor(key.armoredPublicKey) : null;
+      if (!binary) break;
+      return { status: 200, type: 'application/octet-stream', body: binary, headers: { 'Access-Control-Allow-Origin': '*' } };
+    }
+    return text(404, 'not found\n');
+  }
+
+  async function route(request: IncomingMessage): Promise<{ name: string; reply: Reply }> {
+    const url = new URL(request.url ?? '/', 'http://archive.invalid');
+    let segments: string[];
+    try {
+      segments = url.pathname.split('/').slice(1).map((segment) => decodeURIComponent(segment));
+    } catch {
+      return { name: 'bad-request', reply: text(400, 'bad request\n') };
+    }
+    const [head, name, ...rest] = segments;
+    if (url.pathname === '/') {
+      const config = options.config();
+      const lists = [...config.lists.values()].sort((a, b) => a.name.localeCompare(b.name));
+      const publicLists = lists.filter((list) => list.archive === 'public').map((list) => ({ list, count: publicCount(db, list.name) }));
+      const keys = lists.map((list) => ({ list, fingerprint: options.listKeys(list.name)?.fingerprint ?? null }));
+      return { name: 'index', reply: htmlReply(indexPage(publicLists, keys)) };
+    }
+    if (url.pathname === '/style.css') return { name: 'style', reply: { status: 200, type: 'text/css; charset=utf-8', body: stylesheet, headers: { 'Cache-Control': 'public, max-age=3600' } } };
+    if (url.pathname === '/healthz') {
+      db.prepare('SELECT 1').get();
+      return { name: 'healthz', reply: text(200, 'ok\n') };
+    }
+    if (url.pathname === '/metrics') return { name: 'metrics', reply: { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: metrics.render() } };
+    if (head === 'keys' && name !== undefined && rest.length === 0 && name.endsWith('.asc')) {
+      const key = options.listKeys(name.slice(0, -4));
+      if (!key || !options.config().lists.has(name.slice(0, -4))) return { name: 'key', reply: text(404, 'no such list key\n') };
+      return { name: 'key', reply: { status: 200, type: 'application/pgp-keys', body: key.armoredPublicKey, headers: { 'Access-Control-Allow-Origin': '*' } } };
+    }
+    if (head === '.well-known' && name === 'openpgpkey') return { name: 'wkd', reply: wkd(rest) };
+    if (head === 'lists' && name !== undefined) {
+      const list = publicList(name);
+      if (!list) return { name: 'list', reply: notFound() };
+      if (rest.length === 0) return { name: 'list', reply: redirect(listPath(list.name)) };
+      return { name: 'list', reply: await listRoute(list, rest, url) };
+    }
+    return { name: 'not-found', reply: notFound() };
+  }
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = performance.now();
+    let name = 'error';
+    let reply: Reply;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      reply = { ...text(405, 'method not allowed\n'), headers: { Allow: 'GET, HEAD' } };
+      name = 'method';
+    } else {
+      try {
+        ({ name, reply } = await route(request));
+      } catch (error) {
+        logger.error({ err: error, path: new URL(request.url ?? '/', 'http://archive.invalid').pathname }, 'web request failed');
+        reply = text(500, 'internal error\n');
+      }
+    }
+    const body = typeof reply.body === 'string' ? Buffer.from(reply.body, 'utf8') : reply.body;
+    response.writeHead(reply.status, {
+      'Content-Type': reply.type,
+      'Content-Length': String(body.length),
+      'Content-Security-Policy': contentSecurityPolicy,
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      ...reply.headers,
+    });
+    response.end(request.method === 'HEAD' ? undefined : body);
+    metrics.increment('embargo_http_requests_total', { route: name, status: String(reply.status) }, 1, 'HTTP requests by route and status');
+    metrics.observe('embargo_http_request_seconds', (performance.now() - started) / 1000, 'HTTP request time');
+  }
+
+  return {
+    async start() {
+      const { host, port } = options.config().server.http;
+      const created = createServer((request, response) => {
+        void handle(request, response);
+      });
+      created.headersTimeout = 20_000;
+      created.requestTimeout = 30_000;
+      await new Promise<void>((resolve, reject) => {
+        created.once('error', reject);
+        created.listen(port, host, () => {
+          created.off('error', reject);
+          resolve();
+        });
+      });
+      server = created;
+      logger.info({ host, port: (created.address() as AddressInfo).port }, 'http listening');
+    },
+    async stop() {
+      const current = server;
+      server = null;
+      if (!current) return;
+      await new Promise<void>((resolve) => {
+        current.close(() => resolve());
+        current.closeAllConnections();
+      });
+    },
+    port() {
+      const address = server?.address();
+      return address && typeof address === 'object' ? address.port : 0;
+    },
+  };
+}
