@@ -190,11 +190,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       logger.debug({ component: component.name }, 'component started');
     }
     watcher = watchConfig(configDir, {
-      onReload(config) {
+      initial: current,
+      onReload(config, info) {
         const previousLists = new Set(current.lists.keys());
         current = config;
         intake.applyConfig(config);
         logger.info({ lists: config.lists.size }, 'config reloaded');
+        if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
         for (const list of config.lists.values()) {
           if (previousLists.has(list.name)) continue;
           listKey(list.name).then(

@@ -83,6 +83,11 @@ export class SmtpClient {
     return new Promise((resolve) => this.replyWaiters.push(resolve));
   }
 
+  /** Sees raw server bytes before the reply parser does (crash tests act in the very tick a reply arrives). */
+  onRawData(listener: (text: string) => void): void {
+    this.socket.prependListener('data', (chunk: Buffer) => listener(chunk.toString('latin1')));
+  }
+
   write(text: string | Buffer): void {
     if (!this.closed) this.socket.write(text);
   }
@@ -229,7 +234,7 @@ export async function sendMail(options: SendOptions): Promise<SendResult> {
   }
 }
 
-/** A plain RFC 5322 message; `size` pads the body to about that many bytes. */
+/** A plain RFC 5322 message ending in CRLF; `size` pads the body to about that many bytes. */
 export function makeMessage(options: { from?: string; to?: string; subject?: string; body?: string; size?: number; messageId?: string } = {}): string {
   const headers = [
     `From: ${options.from ?? 'sender@example.net'}`,
@@ -246,5 +251,6 @@ export function makeMessage(options: { from?: string; to?: string; subject?: str
     const missing = options.size - headers.length - 4 - body.length;
     body += line.repeat(Math.ceil(missing / line.length)).slice(0, missing);
   }
+  if (!body.endsWith('\r\n')) body += '\r\n';
   return `${headers}\r\n\r\n${body}`;
 }

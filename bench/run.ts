@@ -1,0 +1,69 @@
+// Runs the benchmarks: every bench/NAME.ts exporting run(), or only the names given (`npm run bench -- intake`).
+import { readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchModule, BenchRow } from './types.ts';
+
+const benchDir = fileURLToPath(new URL('.', import.meta.url));
+// Not benchmarks: this runner, shared types, and the fuzzer (its own npm script).
+const notBenchmarks = new Set(['run', 'types', 'fuzz']);
+
+function available(): string[] {
+  return readdirSync(benchDir)
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+    .map((file) => basename(file, '.ts'))
+    .filter((name) => !notBenchmarks.has(name))
+    .sort();
+}
+
+function formatValue(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Number.isInteger(value)) return String(value);
+  return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+export function formatTable(rows: Array<BenchRow & { bench: string }>): string {
+  const header = ['bench', 'scenario', 'metric', 'value', 'unit', 'target', 'ok'];
+  const cells = rows.map((row) => [
+    row.bench,
+    row.scenario,
+    row.metric,
+    formatValue(row.value),
+    row.unit,
+    row.target ?? '',
+    row.ok === undefined ? '' : row.ok ? 'yes' : 'MISSED',
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...cells.map((cell) => cell[column].length)));
+  const numeric = new Set([3]);
+  const line = (cell: string[]) =>
+    cell.map((text, column) => (numeric.has(column) ? text.padStart(widths[column]) : text.padEnd(widths[column]))).join('  ').trimEnd();
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...cells.map(line)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const strict = argv.includes('--strict');
+  const requested = argv.filter((argument) => !argument.startsWith('--'));
+  const names = available();
+  const unknown = requested.filter((name) => !names.includes(name));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown benchmark: ${unknown.join(', ')} (available: ${names.join(', ')})\n`);
+    return 2;
+  }
+  const rows: Array<BenchRow & { bench: string }> = [];
+  for (const name of requested.length > 0 ? requested : names) {
+    const module = (await import(pathToFileURL(join(benchDir, `${name}.ts`)).href)) as Partial<BenchModule>;
+    if (typeof module.run !== 'function') continue;
+    process.stderr.write(`running ${name}...\n`);
+    const started = performance.now();
+    for (const row of await module.run()) rows.push({ bench: name, ...row });
+    process.stderr.write(`  ${name} took ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+  process.stdout.write(formatTable(rows) + '\n');
+  const missed = rows.filter((row) => row.ok === false);
+  if (missed.length > 0) process.stdout.write(`\n${missed.length} target(s) missed\n`);
+  return strict && missed.length > 0 ? 1 : 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main(process.argv.slice(2));
+}
