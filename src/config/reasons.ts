@@ -28,12 +28,12 @@ function reasonFor(source: SourceFile, issue: Issue): string {
   const path = issue.path;
   const name = label(path);
   const got = source.describe(path);
+  if (got === 'nothing' && path.length > 0 && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) {
+    const parent = path.slice(0, -1);
+    return `missing required key '${String(path[path.length - 1])}'${parent.length > 0 ? ` in ${label(parent)}` : ''}`;
+  }
   switch (issue.code) {
     case 'invalid_type': {
-      if (got === 'nothing' && path.length > 0) {
-        const parent = path.slice(0, -1);
-        return `missing required key '${String(path[path.length - 1])}'${parent.length > 0 ? ` in ${label(parent)}` : ''}`;
-      }
       if (path.length === 0) return `the file must be a mapping of keys to values, but it holds ${got}`;
       const hint = issue.expected === 'boolean' && got.startsWith('a string') ? ' (write true or false, without quotes)' : '';
       const numberHint = issue.expected === 'number' && got.startsWith('a string') ? ' (write the number without quotes)' : '';
@@ -114,14 +114,17 @@ function closest(word: string, candidates: string[]): string | undefined {
   return best !== undefined && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
+/** Edit distance counting a swap of two neighbouring letters as one edit (the commonest typo: 'prot' for 'port'). */
 function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, index) => index)];
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      let best = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, rows[i - 2]![j - 2]! + 1);
+      row[j] = best;
     }
-    previous = row;
+    rows.push(row);
   }
-  return previous[b.length]!;
+  return rows[a.length]![b.length]!;
 }
