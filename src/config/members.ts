@@ -74,7 +74,7 @@ export async function loadKeyIndex(directory: string, errors: ConfigError[]): Pr
       continue;
     }
     if (fingerprints.length === 0) {
-      errors.push({ file, line: 1, column: 1, reason: 'no OpenPGP public key found in this file' });
+      errors.push({ file, line: 1, column: 1, reason: 'not a readable OpenPGP public key (every .asc file in keys/ must hold public keys)' });
       continue;
     }
     for (const fingerprint of fingerprints) {
@@ -124,12 +124,21 @@ async function resolveKeyFile(source: SourceFile, position: number, file: string
     errors.push(source.error(at, `key file ${named} is not an ASCII-armored OpenPGP public key (expected a "${publicBlock}" line)`));
     return;
   }
+  const blocks = armored.split(publicBlock).length - 1;
+  if (blocks > 1) {
+    errors.push(source.error(at, `key file ${named} holds ${blocks} key blocks; a member's key file must hold exactly that member's key`));
+    return;
+  }
   if (fingerprintFunction()) {
     let fingerprints: string[];
     try {
       fingerprints = await fingerprintsOf(armored);
     } catch (failure) {
       errors.push(source.error(at, `key file ${named} is not a readable OpenPGP public key (${shortMessage(failure)})`));
+      return;
+    }
+    if (fingerprints.length === 0) {
+      errors.push(source.error(at, `key file ${named} is not a readable OpenPGP public key`));
       return;
     }
     if (fingerprints.length !== 1) {

@@ -37,7 +37,9 @@ function reasonFor(source: SourceFile, issue: Issue): string {
       if (path.length === 0) return `the file must be a mapping of keys to values, but it holds ${got}`;
       const hint = issue.expected === 'boolean' && got.startsWith('a string') ? ' (write true or false, without quotes)' : '';
       const numberHint = issue.expected === 'number' && got.startsWith('a string') ? ' (write the number without quotes)' : '';
-      return `${name} must be ${article(issue.expected)}, not ${got}${hint}${numberHint}`;
+      // YAML reads 0123…, 1e5… and true as numbers or booleans; an all-digit fingerprint is the classic case.
+      const quoteHint = issue.expected === 'string' && (got.startsWith('a number') || got.startsWith('a boolean')) ? " (put the value in quotes: '...')" : '';
+      return `${name} must be ${article(issue.expected)}, not ${got}${hint}${numberHint}${quoteHint}`;
     }
     case 'invalid_value':
       return `${name} must be one of ${issue.values.map((value) => String(value)).join(', ')}, not ${got}`;

@@ -1,5 +1,7 @@
 // loadConfig: the shipped config loads, and every kind of mistake is reported at the right file, line and column with a clear reason.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatConfigErrors, loadConfig } from '../../src/config/loader.ts';
@@ -35,6 +37,17 @@ async function configOf(dir: ConfigDir): Promise<Config> {
   const result = await loadConfig(dir.dir);
   if (!result.ok) throw new Error(`expected the config to load:\n${formatConfigErrors(result.errors)}`);
   return result.config;
+}
+
+/** One armored block holding several keys, the way `gpg --export --armor A B` writes it (real GnuPG, temporary home). */
+function exportWithGpg(names: string[]): string {
+  const home = mkdtempSync(path.join(tmpdir(), 'embargo-gpg-'));
+  try {
+    for (const name of names) execFileSync('gpg', ['--homedir', home, '--batch', '--quiet', '--import', path.join(shippedConfig, 'keys', `${name}.asc`)], { stdio: 'pipe' });
+    return execFileSync('gpg', ['--homedir', home, '--batch', '--armor', '--export'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }
 
 function expectOneError(errors: ConfigError[], file: string, line: number, reason: RegExp, column?: number): void {
@@ -195,8 +208,47 @@ describe('errors name file, line, column and reason', () => {
   });
 
   it('a fingerprint with no key in keys/', async () => {
-    const dir = configWith({ 'a.yaml': `${announceList}  - email: security@vendor-b.example\n    fingerprint: 0000000000000000000000000000000000000000\n` });
-    expectOneError(await errorsOf(dir), dir.path('lists/a.yaml'), 11, /fingerprint/, 18);
+    const dir = configWith({
+      'a.yaml': `${announceList}  - email: security@vendor-b.example\n    fingerprint: '0000000000000000000000000000000000000000'\n`,
+      // Unquoted, YAML reads an all-digit fingerprint as a number: the reason says to quote it.
+      'b.yaml': `${announceList}  - email: security@vendor-b.example\n    fingerprint: 1234567890123456789012345678901234567890\n`,
+    });
+    const errors = await errorsOf(dir);
+    expectOneError(errors, dir.path('lists/a.yaml'), 11, /^no key with fingerprint 0{40} in .*\/config\/keys\/\*\.asc/, 18);
+    expectOneError(errors, dir.path('lists/b.yaml'), 11, /^members\[2\]\.fingerprint must be a string, not a number .*\(put the value in quotes: '\.\.\.'\)$/, 18);
+  });
+
+  it('a fingerprint finds its key among keys/*.asc (any case); key: files get their fingerprint filled in', async () => {
+    const dir = configWith({ 'a.yaml': `${announceList}  - email: security@vendor-b.example\n    fingerprint: 3a1163eb5d68156131b170e6e8f188ba1e9a8f08\n` });
+    const members = (await configOf(dir)).lists.get('a')!.members;
+    expect(members[2]).toMatchObject({
+      address: 'security@vendor-b.example',
+      fingerprint: '3A1163EB5D68156131B170E6E8F188BA1E9A8F08',
+      keySource: dir.path('keys/vendor-b.asc'),
+      armoredKey: readFileSync(path.join(shippedConfig, 'keys', 'vendor-b.asc'), 'utf8'),
+    });
+    expect(members[0]!.fingerprint).toBe('A07C4A68B2460BC1ED747884839D7163069C6094');
+    expect(members[1]!.fingerprint).toBe('560D94A6C9890C932B41595144C707ABA828ACD7');
+  });
+
+  it('broken armor in a key file or in keys/, and a key file holding two keys', async () => {
+    const broken = readFileSync(path.join(shippedConfig, 'keys', 'vendor-a.asc'), 'utf8').replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!garbage!!!!');
+    const two = readFileSync(path.join(shippedConfig, 'keys', 'vendor-a.asc'), 'utf8') + readFileSync(path.join(shippedConfig, 'keys', 'vendor-b.asc'), 'utf8');
+    const keyring = exportWithGpg(['vendor-a', 'vendor-b']);
+    expect(keyring.split('BEGIN PGP PUBLIC KEY BLOCK').length - 1).toBe(1);
+    const dir = configWith({
+      'a.yaml': `${announceList}  - email: two@vendor-c.example\n    key: ../keys/extra/two.asc\n  - email: ring@vendor-c.example\n    key: ../keys/extra/ring.asc\n`.replace('../keys/vendor-a.asc', '../keys/extra/broken.asc'),
+    });
+    dir.write('keys/extra/broken.asc', broken);
+    dir.write('keys/extra/two.asc', two);
+    dir.write('keys/extra/ring.asc', keyring);
+    dir.write('keys/junk.asc', broken);
+    const errors = await errorsOf(dir);
+    expectOneError(errors, dir.path('lists/a.yaml'), 9, /^key file \.\.\/keys\/extra\/broken\.asc is not a readable OpenPGP public key$/);
+    expectOneError(errors, dir.path('lists/a.yaml'), 11, /^key file \.\.\/keys\/extra\/two\.asc holds 2 key blocks/);
+    expectOneError(errors, dir.path('lists/a.yaml'), 13, /^key file \.\.\/keys\/extra\/ring\.asc holds 2 keys/);
+    expectOneError(errors, dir.path('keys/junk.asc'), 1, /^not a readable OpenPGP public key/);
+    expect(errors).toHaveLength(4);
   });
 
   it('list names must be lower-case local parts; .yml files are not silently ignored', async () => {
