@@ -17,34 +17,39 @@ export function isSubscribed(db: Db, list: string, address: string): boolean {
   return db.prepare('SELECT 1 FROM subscribers WHERE list = ? AND address = ?').get(list, address.toLowerCase()) !== undefined;
 }
 
-/** A new token for a pending action; tokens are random (120 bits) and single-use. */
-export function createToken(db: Db, list: string, address: string, action: SubscriptionAction, now: number): string {
-  const token = randomBytes(15).toString('hex');
-  db.prepare('DELETE FROM subscription_tokens WHERE expires_at < ?').run(now);
-  db.prepare(
-    'INSERT INTO subscription_tokens (token, list, address, action, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-  ).run(token, list, address.toLowerCase(), action, now, now + tokenLifetimeMs);
-  return token;
+/** Tokens are random (120 bits) and single-use. */
+export function newToken(): string {
+  return randomBytes(15).toString('hex');
 }
 
-export type ConfirmResult =
-  | { ok: true; action: SubscriptionAction; address: string }
-  | { ok: false; reason: 'unknown-token' | 'expired' };
+/** Stores a pending action under its token (and forgets expired ones). */
+export function insertToken(db: Db, pending: { token: string; list: string; address: string; action: SubscriptionAction; now: number }): void {
+  db.prepare('DELETE FROM subscription_tokens WHERE expires_at < ?').run(pending.now);
+  db.prepare(
+    'INSERT INTO subscription_tokens (token, list, address, action, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+  ).run(pending.token, pending.list, pending.address.toLowerCase(), pending.action, pending.now, pending.now + tokenLifetimeMs);
+}
 
-/** Carries out the action a token stands for, once. */
-export function confirmToken(db: Db, list: string, token: string, now: number): ConfirmResult {
-  return db.transaction((): ConfirmResult => {
-    const row = db.prepare('SELECT address, action, expires_at FROM subscription_tokens WHERE token = ? AND list = ?').get(token.toLowerCase(), list) as
-      | { address: string; action: SubscriptionAction; expires_at: number }
-      | undefined;
-    if (!row) return { ok: false, reason: 'unknown-token' };
-    db.prepare('DELETE FROM subscription_tokens WHERE token = ?').run(token.toLowerCase());
-    if (row.expires_at < now) return { ok: false, reason: 'expired' };
-    if (row.action === 'subscribe') {
-      db.prepare('INSERT OR IGNORE INTO subscribers (list, address, subscribed_at) VALUES (?, ?, ?)').run(list, row.address, now);
-    } else {
-      db.prepare('DELETE FROM subscribers WHERE list = ? AND address = ?').run(list, row.address);
-    }
-    return { ok: true, action: row.action, address: row.address };
-  })();
+export interface PendingAction {
+  token: string;
+  address: string;
+  action: SubscriptionAction;
+  expiresAt: number;
+}
+
+export function findToken(db: Db, list: string, token: string): PendingAction | null {
+  const row = db.prepare('SELECT token, address, action, expires_at FROM subscription_tokens WHERE token = ? AND list = ?').get(token.toLowerCase(), list) as
+    | { token: string; address: string; action: SubscriptionAction; expires_at: number }
+    | undefined;
+  return row ? { token: row.token, address: row.address, action: row.action, expiresAt: row.expires_at } : null;
+}
+
+/** Carries out a confirmed action and uses up its token. */
+export function applyToken(db: Db, list: string, pending: PendingAction, now: number): void {
+  db.prepare('DELETE FROM subscription_tokens WHERE token = ?').run(pending.token);
+  if (pending.action === 'subscribe') {
+    db.prepare('INSERT OR IGNORE INTO subscribers (list, address, subscribed_at) VALUES (?, ?, ?)').run(list, pending.address, now);
+  } else {
+    db.prepare('DELETE FROM subscribers WHERE list = ? AND address = ?').run(list, pending.address);
+  }
 }

@@ -1,0 +1,109 @@
+// Held posts and moderators' decisions: the moderation table beside the spool row that keeps the held raw bytes.
+import type { Db } from '../store/database.ts';
+
+export type Decision = 'pending' | 'approved' | 'rejected';
+
+export interface HeldPost {
+  id: string;
+  list: string;
+  heldAt: number;
+  reason: string;
+  sender: string | null;
+  decision: Decision;
+  decidedBy: string | null;
+  decidedAt: number | null;
+  rejectReason: string | null;
+  size: number;
+}
+
+interface HeldRow {
+  spool_id: string;
+  list: string;
+  held_at: number;
+  reason: string;
+  sender: string | null;
+  decision: Decision;
+  decided_by: string | null;
+  decided_at: number | null;
+  reject_reason: string | null;
+  size: number | null;
+}
+
+function toHeld(row: HeldRow): HeldPost {
+  return {
+    id: row.spool_id,
+    list: row.list,
+    heldAt: row.held_at,
+    reason: row.reason,
+    sender: row.sender,
+    decision: row.decision,
+    decidedBy: row.decided_by,
+    decidedAt: row.decided_at,
+    rejectReason: row.reject_reason,
+    size: row.size ?? 0,
+  };
+}
+
+/** Records a hold; run inside the transaction that moves the spool row to 'held'. */
+export function recordHold(db: Db, hold: { spoolId: string; list: string; reason: string; sender: string | null; now: number }): void {
+  db.prepare(
+    `INSERT INTO moderation (spool_id, list, held_at, reason, sender) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT(spool_id) DO UPDATE SET decision = 'pending', decided_by = NULL, decided_at = NULL, reject_reason = NULL, done_at = NULL`,
+  ).run(hold.spoolId, hold.list, hold.now, hold.reason, hold.sender);
+}
+
+/** Posts of a list still waiting for a decision, oldest first. */
+export function listHeld(db: Db, list?: string): HeldPost[] {
+  const rows = db
+    .prepare(
+      `SELECT m.*, s.size FROM moderation m JOIN spool s ON s.id = m.spool_id
+       WHERE s.state = 'held' AND m.decision = 'pending' ${list ? 'AND m.list = ?' : ''} ORDER BY m.held_at, m.spool_id`,
+    )
+    .all(...(list ? [list] : [])) as HeldRow[];
+  return rows.map(toHeld);
+}
+
+export function getHeld(db: Db, id: string): HeldPost | null {
+  const row = db.prepare('SELECT m.*, s.size FROM moderation m LEFT JOIN spool s ON s.id = m.spool_id WHERE m.spool_id = ?').get(id) as HeldRow | undefined;
+  return row ? toHeld(row) : null;
+}
+
+export type DecideResult = { ok: true; post: HeldPost } | { ok: false; reason: 'not-found' | 'not-held' };
+
+/**
+ * Records a moderator's decision and puts the spool row back in the queue, where the worker carries it out
+ * (approve: the rest of the pipeline and the fan-out; reject: the bounce). One code path for CLI and mail.
+ */
+export function decide(
+  db: Db,
+  decision: { id: string; approve: boolean; by: string; reason?: string; now: number; list?: string },
+): DecideResult {
+  return db.transaction((): DecideResult => {
+    const held = getHeld(db, decision.id.toUpperCase());
+    if (!held || (decision.list && held.list !== decision.list)) return { ok: false, reason: 'not-found' };
+    const spool = db.prepare('SELECT state FROM spool WHERE id = ?').get(held.id) as { state: string } | undefined;
+    if (!spool || spool.state !== 'held' || held.decision !== 'pending') return { ok: false, reason: 'not-held' };
+    db.prepare('UPDATE moderation SET decision = ?, decided_by = ?, decided_at = ?, reject_reason = ? WHERE spool_id = ?').run(
+      decision.approve ? 'approved' : 'rejected',
+      decision.by,
+      decision.now,
+      decision.approve ? null : (decision.reason ?? null),
+      held.id,
+    );
+    // attempts restart: the crash-retry bound counts tries of one decision, not the hold before it.
+    db.prepare(`UPDATE spool SET state = 'queued', attempts = 0, updated_at = ? WHERE id = ?`).run(decision.now, held.id);
+    return { ok: true, post: { ...held, decision: decision.approve ? 'approved' : 'rejected' } };
+  })();
+}
+
+/** A decision waiting for the worker, if any (the spool row was claimed again after a moderator decided). */
+export function pendingDecision(db: Db, spoolId: string): HeldPost | null {
+  const row = db
+    .prepare(`SELECT m.*, NULL AS size FROM moderation m WHERE m.spool_id = ? AND m.decision != 'pending' AND m.done_at IS NULL`)
+    .get(spoolId) as HeldRow | undefined;
+  return row ? toHeld(row) : null;
+}
+
+export function markDecisionDone(db: Db, spoolId: string, now: number): void {
+  db.prepare('UPDATE moderation SET done_at = ? WHERE spool_id = ?').run(now, spoolId);
+}

@@ -1,0 +1,123 @@
+// Mail to NAME@: the post pipeline, then what each outcome means — the fan-out, a hold for the moderators, a bounce.
+import type { MessageContext } from '../context.ts';
+import { splitMessage } from '../headers.ts';
+import { attachedMessage } from '../mime.ts';
+import { recordHold, markDecisionDone } from '../moderation.ts';
+import type { HeldPost } from '../moderation.ts';
+import { adminAddresses, buildNotice, moderatorAddresses } from '../notices.ts';
+import { postPipeline, runPipeline } from '../pipeline.ts';
+import { rejectionSummary, rejectionText } from '../rejections.ts';
+import { metrics } from '../../util/metrics.ts';
+import type { RoleOutcome } from './outcome.ts';
+import { listAddressFor } from '../addresses.ts';
+
+/** Runs the pipeline on a post (or carries out a moderator's decision on a held one). */
+export async function handlePost(context: MessageContext, decision: HeldPost | null = null): Promise<RoleOutcome> {
+  const { list, services } = context;
+  const now = services.now().getTime();
+  if (decision) {
+    context.effects.push(() => markDecisionDone(services.db, context.spoolId, now));
+    if (decision.decision === 'rejected') {
+      await bounce(context, 'moderator-rejected', `rejected by ${decision.decidedBy ?? 'a moderator'}`, decision.rejectReason ?? undefined);
+      return { state: 'rejected', outcome: 'reject', reason: `moderator-rejected: by ${decision.decidedBy ?? 'a moderator'}` };
+    }
+    context.approved = true;
+  }
+  const { result, stage } = await runPipeline(context, postPipeline);
+  metrics.increment('embargo_posts_total', { list: list.name, outcome: result.kind }, 1, 'Posts processed by the list pipeline, by outcome');
+  switch (result.kind) {
+    case 'accept':
+      return { state: 'done', outcome: 'accept', reason: null };
+    case 'discard':
+      return { state: 'discarded', outcome: 'discard', reason: `${stage}: ${result.reason}` };
+    case 'hold':
+      await holdForModerators(context, result.reason);
+      return { state: 'held', outcome: 'hold', reason: `${stage}: ${result.reason}` };
+    case 'reject':
+      metrics.increment('embargo_posts_rejected_total', { list: list.name, reason: result.code }, 1, 'Posts refused, by reason');
+      await bounce(context, result.code, result.detail);
+      return { state: 'rejected', outcome: 'reject', reason: `${stage}: ${result.code}: ${result.detail}` };
+  }
+}
+
+/** The sender's bounce (never to an empty return path or to ourselves) and the admins' notice with the original. */
+async function bounce(context: MessageContext, code: Parameters<typeof rejectionText>[2], detail: string, moderatorReason?: string): Promise<void> {
+  const { config, list, listKey, services } = context;
+  const now = services.now();
+  const sender = context.envelopeFrom.toLowerCase();
+  const ours = sender.endsWith(`@${config.server.domain.toLowerCase()}`);
+  if (sender && !ours) {
+    context.outgoing.push(
+      ...(await buildNotice(config, list, listKey, {
+        to: [sender],
+        subject: `Your message to ${list.name} was not distributed`,
+        text: rejectionText(config, list, code, context.spoolId, moderatorReason),
+        sensitive: false,
+        inReplyTo: context.messageId,
+        autoSubmitted: 'auto-replied',
+      }, now)),
+    );
+  }
+  // A flood of over-limit posts to a public list is not news for the admins, only for the metrics.
+  if (code === 'rate-limited') return;
+  context.outgoing.push(
+    ...(await buildNotice(config, list, listKey, {
+      to: adminAddresses(config, list),
+      subject: `${list.name}: a message was refused (${code})`,
+      text: rejectionSummary(list, code, detail, context.spoolId, context.envelopeFrom, context.from?.address ?? null),
+      attachments: [attachedMessage(context.raw)],
+      sensitive: list.kind !== 'public',
+      withheldText: `${rejectionSummary(list, code, detail, context.spoolId, context.envelopeFrom, context.from?.address ?? null)}\n\nThe original is not attached: no usable OpenPGP key is configured for you. It stays in the spool as ${context.spoolId}.`,
+      autoSubmitted: 'auto-generated',
+    }, now)),
+  );
+}
+
+/** Moderators get the held post encrypted to them (private lists) and can answer "approve ID" or "reject ID reason". */
+async function holdForModerators(context: MessageContext, reason: string): Promise<void> {
+  const { config, list, listKey, services } = context;
+  const now = services.now();
+  const sender = context.from?.address ?? (context.envelopeFrom || null);
+  context.effects.push(() => recordHold(services.db, { spoolId: context.spoolId, list: list.name, reason, sender, now: now.getTime() }));
+  const request = listAddressFor(list, 'request', config.server.domain);
+  const text = [
+    `A message to ${list.address} is held for moderation (${reason}).`,
+    '',
+    `Held id:  ${context.spoolId}`,
+    `From:     ${sender ?? '(none)'}${context.signer ? ` (signature by the registered key of ${context.signer.address})` : ''}`,
+    '',
+    `To decide, reply to ${request} with a signed message whose first line is`,
+    `  approve ${context.spoolId}`,
+    'or',
+    `  reject ${context.spoolId} REASON`,
+    `or run on the server: embargo approve ${context.spoolId} / embargo reject ${context.spoolId} --reason TEXT`,
+    '',
+    'The post is attached as the members would read it.',
+  ].join('\n');
+  const attachments = context.opened ? [attachedMessage(heldCopy(context), 'held-post.eml')] : [];
+  context.outgoing.push(
+    ...(await buildNotice(config, list, listKey, {
+      to: moderatorAddresses(config, list),
+      subject: `${list.name}: a post is held for moderation (${context.spoolId})`,
+      text,
+      attachments,
+      sensitive: list.kind !== 'public',
+      withheldText: `A message to ${list.address} is held for moderation: ${context.spoolId}. No usable OpenPGP key is configured for you, so it is not attached; run embargo held ${list.name} on the server.`,
+      fromRole: 'request',
+      replyToRole: 'request',
+      autoSubmitted: 'auto-generated',
+    }, now)),
+  );
+}
+
+/** The decrypted post as the moderators read it: the poster's entity with the outer From and Subject. */
+function heldCopy(context: MessageContext): Buffer {
+  const entity = context.opened?.entity ?? context.raw;
+  const headers = context.outer.headers.filter(([name]) => ['from', 'date', 'message-id'].includes(name.toLowerCase()));
+  const innerSubject = context.opened?.protectedHeaders.Subject ?? context.opened?.protectedHeaders.subject;
+  if (innerSubject) headers.push(['Subject', innerSubject]);
+  const inner = splitMessage(entity);
+  const hasOwn = new Set(inner.headers.map(([name]) => name.toLowerCase()));
+  const prefix = headers.filter(([name]) => !hasOwn.has(name.toLowerCase())).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return Buffer.concat([Buffer.from(prefix), entity]);
+}

@@ -1,0 +1,259 @@
+// Mail to NAME-request@: help, sendkey, double opt-in (un)subscription on public lists, signed member and moderator requests.
+import { simpleParser } from 'mailparser';
+import * as crypto from '../../crypto/index.ts';
+import { findArchived } from '../../archive/queries.ts';
+import type { Member } from '../../config/types.ts';
+import type { MessageContext } from '../context.ts';
+import { parseCommands } from '../commands.ts';
+import type { Command } from '../commands.ts';
+import { decodeWords, headerValue } from '../headers.ts';
+import { memberKey, signingMembers } from '../keyring.ts';
+import { attachedMessage } from '../mime.ts';
+import { decide } from '../moderation.ts';
+import { buildNotice } from '../notices.ts';
+import { detectLoop } from '../stages/detect-loop.ts';
+import { applyToken, findToken, insertToken, isSubscribed, newToken, tokenLifetimeMs } from '../subscribers.ts';
+import { listAddressFor } from '../addresses.ts';
+import type { RoleOutcome } from './outcome.ts';
+import { keyReply, replyAddress } from './sendkey.ts';
+
+interface RequestState {
+  context: MessageContext;
+  /** The member whose registered key signed this request and whose address is in From. */
+  requester: Member | null;
+  replyTo: string;
+  transcript: string[];
+  /** Mail that carries list content for the requester: sent encrypted to them only. */
+  privateAttachments: Buffer[];
+}
+
+export async function handleRequest(context: MessageContext): Promise<RoleOutcome> {
+  const loop = detectLoop(context);
+  if (loop.kind === 'discard') return { state: 'discarded', outcome: 'discard', reason: `request: ${loop.reason}` };
+  const replyTo = replyAddress(context);
+  if (!replyTo) return { state: 'discarded', outcome: 'discard', reason: 'request: no address to reply to' };
+
+  const { list } = context;
+  const opened = await crypto.openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(list) });
+  const entity = opened.ok ? opened.message.entity : context.raw;
+  const parsed = await simpleParser(entity, { skipHtmlToText: false, skipImageLinks: true, skipTextLinks: true });
+  const protectedSubject = opened.ok ? opened.message.protectedHeaders.Subject ?? opened.message.protectedHeaders.subject : undefined;
+  const subject = protectedSubject ?? decodeWords(headerValue(context.outer.headers, 'Subject') ?? '');
+  const { commands, unknown } = parseCommands(subject, parsed.text ?? '');
+
+  let requester: Member | null = null;
+  const verification = opened.ok ? opened.message.verification : null;
+  if (verification?.valid && context.from) {
+    const fromMember = list.members.find((member) => member.address === context.from?.address) ?? null;
+    const named = verification.memberAddress?.toLowerCase();
+    if (fromMember && (named === fromMember.address || (await fingerprintMatches(fromMember, verification.signingFingerprint)))) {
+      requester = fromMember;
+    }
+  }
+
+  const state: RequestState = { context, requester, replyTo, transcript: [], privateAttachments: [] };
+  if (commands.length === 0) commands.push({ name: 'help', args: [], line: '(no command found)' });
+  for (const command of commands) await run(state, command);
+  if (unknown.length > 0) state.transcript.push('', `Ignored ${unknown.length} line(s) that are not commands. Send "help" for the list of commands.`);
+
+  context.outgoing.push(
+    ...(await buildNotice(context.config, list, context.listKey, {
+      to: [replyTo],
+      subject: `Re: your request to ${list.name}-request`,
+      text: state.transcript.join('\n'),
+      attachments: state.privateAttachments,
+      // Anything from a private list's archive goes to the verified member only, encrypted.
+      sensitive: state.privateAttachments.length > 0,
+      encryptWhenPossible: list.kind !== 'public' && requester !== null,
+      fromRole: 'request',
+      inReplyTo: context.messageId,
+      autoSubmitted: 'auto-replied',
+    }, context.services.now())),
+  );
+  return { state: 'done', outcome: 'done', reason: `request: ${commands.map((command) => command.name).join(', ')}` };
+}
+
+async function fingerprintMatches(member: Member, fingerprint: string | undefined): Promise<boolean> {
+  const key = await memberKey(member);
+  return Boolean(key && fingerprint && key.fingerprint.toUpperCase() === fingerprint.toUpperCase());
+}
+
+async function run(state: RequestState, command: Command): Promise<void> {
+  const { context, transcript } = state;
+  const { list, config, services } = context;
+  const domain = config.server.domain;
+  transcript.push(`> ${command.line}`);
+  const isPublic = list.kind === 'public';
+  // The same words for non-members and for members whose request was not signed: nothing tells who is on the list.
+  const needsSignature = `This command needs a request signed with the OpenPGP key registered for your address (and encrypted to the list key, which ${listAddressFor(list, 'sendkey', domain)} sends you).`;
+  switch (command.name) {
+    case 'help':
+      transcript.push(helpText(context), '');
+      return;
+    case 'sendkey':
+      context.outgoing.push(...(await keyReply(context, state.replyTo)));
+      transcript.push('The list key is on its way in a separate message.', '');
+      return;
+    case 'subscribe':
+    case 'unsubscribe': {
+      if (!isPublic) {
+        transcript.push(`Membership of ${list.address} is managed by its owners. Write to ${listAddressFor(list, 'owner', domain)}.`, '');
+        return;
+      }
+      const address = context.from?.address ?? state.replyTo;
+      if (list.members.some((member) => member.address === address)) {
+        transcript.push(`${address} is in the list's configuration; its owners (${listAddressFor(list, 'owner', domain)}) can change that.`, '');
+        return;
+      }
+      const subscribed = isSubscribed(services.db, list.name, address);
+      if (command.name === 'subscribe' ? subscribed : !subscribed) {
+        transcript.push(`${address} is ${subscribed ? 'already' : 'not'} subscribed to ${list.address}.`, '');
+        return;
+      }
+      // Double opt-in: only someone who reads mail at that address can confirm.
+      const now = services.now().getTime();
+      const token = newToken();
+      const action = command.name;
+      context.effects.push(() => insertToken(services.db, { token, list: list.name, address, action, now }));
+      context.outgoing.push(
+        ...(await buildNotice(config, list, context.listKey, {
+          to: [address],
+          subject: `confirm ${token}`,
+          text: [
+            `Someone (hopefully you) asked to ${command.name} ${address} ${command.name === 'subscribe' ? 'to' : 'from'} ${list.address}.`,
+            '',
+            `To confirm, reply to this message keeping its subject, or send a message to ${listAddressFor(list, 'request', domain)}`,
+            `with this line:`,
+            '',
+            `  confirm ${token}`,
+            '',
+            `The request expires in ${Math.round(tokenLifetimeMs / 3_600_000)} hours. If you did not ask for this, ignore this message.`,
+          ].join('\n'),
+          sensitive: false,
+          fromRole: 'request',
+          replyToRole: 'request',
+          autoSubmitted: 'auto-replied',
+        }, services.now())),
+      );
+      transcript.push(`A confirmation request was sent to ${address}.`, '');
+      return;
+    }
+    case 'confirm': {
+      const token = command.args[0];
+      if (!isPublic || !token) {
+        transcript.push(isPublic ? 'confirm needs the token from the confirmation message.' : 'There is nothing to confirm on this list.', '');
+        return;
+      }
+      const result = confirmNow(context, token);
+      transcript.push(result, '');
+      return;
+    }
+    case 'list-keys': {
+      if (!state.requester) {
+        transcript.push(needsSignature, '');
+        return;
+      }
+      transcript.push(`Members of ${list.address} and their registered keys:`);
+      for (const member of list.members) {
+        const key = await memberKey(member);
+        transcript.push(`  ${member.address}${member.organisation ? ` (${member.organisation})` : ''}: ${key ? key.fingerprint : 'no usable key'}`);
+      }
+      transcript.push(`List key: ${context.listKey.fingerprint}`, '');
+      return;
+    }
+    case 'get': {
+      if (!state.requester && !isPublic) {
+        transcript.push(needsSignature, '');
+        return;
+      }
+      const messageId = (command.args[0] ?? '').replace(/^<|>$/g, '');
+      const found = messageId ? await findArchived(services.db, list, messageId, context.listKey) : null;
+      if (!found) {
+        transcript.push(`No archived message with that Message-ID on ${list.address}.`, '');
+        return;
+      }
+      if (isPublic) context.outgoing.push(...(await publicCopy(context, state.replyTo, found)));
+      else state.privateAttachments.push(attachedMessage(found, 'archived.eml'));
+      transcript.push('The archived message is attached.', '');
+      return;
+    }
+    case 'approve':
+    case 'reject': {
+      const moderator = state.requester && (state.requester.roles.includes('moderator') || state.requester.roles.includes('admin'));
+      if (!moderator || !state.requester) {
+        transcript.push(needsSignature, '');
+        return;
+      }
+      const id = command.args[0];
+      if (!id) {
+        transcript.push(`${command.name} needs the held id from the moderation notice.`, '');
+        return;
+      }
+      const by = state.requester.address;
+      const reason = command.args.slice(1).join(' ') || undefined;
+      const now = services.now().getTime();
+      // Applied with this request's commit; the worker then picks the post up again and carries the decision out.
+      context.effects.push(() => {
+        decide(services.db, { id, approve: command.name === 'approve', by, reason, now, list: list.name });
+      });
+      transcript.push(`${command.name === 'approve' ? 'Approval' : 'Rejection'} of ${id} recorded (if it is still held).`, '');
+      return;
+    }
+  }
+}
+
+function confirmNow(context: MessageContext, token: string): string {
+  const { services, list } = context;
+  const now = services.now().getTime();
+  const pending = findToken(services.db, list.name, token);
+  if (!pending) return 'That confirmation token is unknown or was used already.';
+  if (pending.expiresAt < now) return 'That confirmation token has expired; send the request again.';
+  context.effects.push(() => applyToken(services.db, list.name, pending, now));
+  return pending.action === 'subscribe'
+    ? `${pending.address} is now subscribed to ${list.address}.`
+    : `${pending.address} is unsubscribed from ${list.address}.`;
+}
+
+async function publicCopy(context: MessageContext, to: string, message: Buffer) {
+  return buildNotice(context.config, context.list, context.listKey, {
+    to: [to],
+    subject: `Archived message from ${context.list.name}`,
+    text: 'The archived message you asked for is attached.',
+    attachments: [attachedMessage(message, 'archived.eml')],
+    sensitive: false,
+    fromRole: 'request',
+    autoSubmitted: 'auto-replied',
+  }, context.services.now());
+}
+
+function helpText(context: MessageContext): string {
+  const { list, config } = context;
+  const domain = config.server.domain;
+  const request = listAddressFor(list, 'request', domain);
+  const lines = [
+    `Commands for ${list.address} (${list.description || list.kind + ' list'}), sent to ${request}, one per line:`,
+    '',
+    '  help                   this text',
+    '  sendkey                the list\'s OpenPGP public key (also: any mail to ' + listAddressFor(list, 'sendkey', domain) + ')',
+  ];
+  if (list.kind === 'public') {
+    lines.push(
+      '  subscribe              join the list (you confirm by replying to a confirmation message)',
+      '  unsubscribe            leave the list (confirmed the same way)',
+      '  confirm TOKEN          confirm a subscribe or unsubscribe',
+      '  get MESSAGE-ID         an archived message',
+    );
+  } else {
+    lines.push(
+      '',
+      'Members, in a request signed with their registered key:',
+      '  list-keys              the members\' registered key fingerprints',
+      '  get MESSAGE-ID         an archived message, encrypted to you',
+      'Moderators:',
+      '  approve ID             distribute a held post',
+      '  reject ID REASON       refuse a held post; the sender gets REASON',
+    );
+  }
+  lines.push('', `To reach the people who run the list, write to ${listAddressFor(list, 'owner', domain)}.`);
+  return lines.join('\n');
+}

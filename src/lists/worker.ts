@@ -1,0 +1,260 @@
+// The pipeline worker: takes spooled messages in arrival order, routes them by list address, commits each result once.
+import type { Config, ListConfig } from '../config/types.ts';
+import type { Component, DaemonContext } from '../daemon.ts';
+import { enqueueOutgoing } from '../smtp/outbound.ts';
+import type { SpoolRow } from '../smtp/spool.ts';
+import { loadOrCreateServerSecret } from '../smtp/verp.ts';
+import { metrics } from '../util/metrics.ts';
+import { resolveListAddress } from './addresses.ts';
+import type { ListAddress } from './addresses.ts';
+import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
+import { firstMailbox, headerValue, messageIdOf, splitMessage } from './headers.ts';
+import { pendingDecision } from './moderation.ts';
+import { adminAddresses, buildNotice } from './notices.ts';
+import { handleBounceAddress } from './roles/bounces.ts';
+import type { RoleOutcome } from './roles/outcome.ts';
+import { handleOwner } from './roles/owner.ts';
+import { handlePost } from './roles/post.ts';
+import { handleRequest } from './roles/request.ts';
+import { handleSendkey } from './roles/sendkey.ts';
+
+export interface WorkerOptions {
+  /** A row claimed more often than this (it crashed the process each time) is shunted instead of tried again. */
+  maxAttempts?: number;
+  /** How often to look for work that arrived without a wake-up (a CLI approval from another process). */
+  pollIntervalMs?: number;
+  /** Called after a commit that queued outgoing mail (the delivery component's kick). */
+  onOutgoing?: () => void;
+  now?: () => Date;
+}
+
+export interface PipelineWorker extends Component {
+  /** Processes everything queued now; resolves when the spool has no queued row left. */
+  drain(): Promise<void>;
+}
+
+/** The order of precedence when one spool row went to several addresses: a hold keeps the row, and so on. */
+const statePrecedence: RoleOutcome['state'][] = ['shunted', 'held', 'rejected', 'done', 'discarded'];
+
+export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptions = {}): PipelineWorker {
+  const maxAttempts = options.maxAttempts ?? 3;
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const now = options.now ?? (() => new Date());
+  const logger = daemon.logger.child({ component: 'pipeline' });
+  const services: ListServices = { db: daemon.db, logger, now, listKey: daemon.listKey };
+  let secret: Buffer | null = null;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let stopped = true;
+  let timer: NodeJS.Timeout | null = null;
+
+  const wake = (): Promise<void> => {
+    if (stopped) return Promise.resolve();
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          while (!stopped) {
+            const row = daemon.spool.claimNext();
+            if (!row) break;
+            await processRow(row);
+          }
+        } while (again && !stopped);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+
+  async function processRow(row: SpoolRow): Promise<void> {
+    const started = Date.now();
+    const config = daemon.config();
+    if (row.attempts > maxAttempts) {
+      await shunt(row, config, `gave up after ${row.attempts - 1} attempts that did not finish (the process stopped while handling it)`);
+      return;
+    }
+    try {
+      const result = await handleRow(row, config);
+      const queued = commit(row, result);
+      logger.info({ spoolId: row.id, list: result.list, state: result.state, reason: result.reason, ms: Date.now() - started }, 'message processed');
+      if (queued) options.onOutgoing?.();
+    } catch (error) {
+      // An exception is a bug, not a policy outcome: keep the bytes, tell the admins, go on with the next message.
+      logger.error({ spoolId: row.id, err: errorSummary(error) }, 'message shunted after an exception');
+      await shunt(row, config, `exception: ${errorSummary(error).name}`);
+    }
+  }
+
+  interface RowResult {
+    state: RoleOutcome['state'];
+    outcome: string;
+    reason: string | null;
+    list: string | null;
+    outgoing: OutgoingMail[];
+    effects: Array<() => void>;
+  }
+
+  async function handleRow(row: SpoolRow, config: Config): Promise<RowResult> {
+    const outgoing: OutgoingMail[] = [];
+    const effects: Array<() => void> = [];
+    const targets = uniqueTargets(config, row.rcptTo);
+    if (targets.length === 0) {
+      return { state: 'discarded', outcome: 'discard', reason: 'no list address among the recipients (list removed?)', list: null, outgoing, effects };
+    }
+    const outer = splitMessage(row.raw);
+    const decision = pendingDecision(daemon.db, row.id);
+    const results: Array<{ list: ListConfig; outcome: RoleOutcome }> = [];
+    for (const target of targets) {
+      // A moderator's decision concerns the held post only; the other addresses were answered the first time.
+      if (decision && (target.role !== 'post' || target.list.name !== decision.list)) continue;
+      const context: MessageContext = {
+        spoolId: row.id,
+        receivedAt: new Date(row.receivedAt),
+        config,
+        list: target.list,
+        raw: row.raw,
+        envelopeFrom: row.mailFrom,
+        outer,
+        from: firstMailbox(headerValue(outer.headers, 'From')),
+        messageId: messageIdOf(headerValue(outer.headers, 'Message-ID')),
+        approved: false,
+        listKey: await daemon.listKey(target.list.name),
+        outgoing,
+        effects,
+        services,
+      };
+      results.push({ list: target.list, outcome: await route(context, target, decision) });
+    }
+    if (results.length === 0) {
+      return { state: 'discarded', outcome: 'discard', reason: 'moderation decision for a list that is gone', list: decision?.list ?? null, outgoing, effects };
+    }
+    results.sort((a, b) => statePrecedence.indexOf(a.outcome.state) - statePrecedence.indexOf(b.outcome.state));
+    const first = results[0];
+    return {
+      state: first.outcome.state,
+      outcome: first.outcome.outcome,
+      reason: results.map((result) => `${result.list.name}: ${result.outcome.reason ?? result.outcome.outcome}`).join('; '),
+      list: first.list.name,
+      outgoing,
+      effects,
+    };
+  }
+
+  async function route(context: MessageContext, target: ListAddress, decision: ReturnType<typeof pendingDecision>): Promise<RoleOutcome> {
+    switch (target.role) {
+      case 'post':
+        return handlePost(context, decision);
+      case 'request':
+        return handleRequest(context);
+      case 'owner':
+        return handleOwner(context);
+      case 'sendkey':
+        return handleSendkey(context);
+      case 'bounces':
+        secret ??= loadOrCreateServerSecret(context.config.server.dataPath);
+        return handleBounceAddress(context, target.token, secret);
+    }
+  }
+
+  /** The spool row's new state, its outgoing mail and its other writes: one transaction, so nothing completes twice. */
+  function commit(row: SpoolRow, result: RowResult): boolean {
+    const list = result.list;
+    daemon.db.transaction(() => {
+      for (const mail of result.outgoing) {
+        if (mail.copies.length === 0) continue;
+        enqueueOutgoing(daemon.db, { spoolId: row.id, list: list ?? 'embargo', payload: mail.payload, copies: mail.copies });
+      }
+      for (const effect of result.effects) effect();
+      daemon.spool.markState(row.id, result.state, { outcome: result.outcome, reason: result.reason, list });
+    })();
+    metrics.increment('embargo_pipeline_messages_total', { state: result.state }, 1, 'Spooled messages finished by the pipeline, by final state');
+    return result.outgoing.some((mail) => mail.copies.length > 0);
+  }
+
+  async function shunt(row: SpoolRow, config: Config, reason: string): Promise<void> {
+    metrics.increment('embargo_pipeline_messages_total', { state: 'shunted' }, 1, 'Spooled messages finished by the pipeline, by final state');
+    const list = uniqueTargets(config, row.rcptTo)[0]?.list ?? null;
+    let notices: OutgoingMail[] = [];
+    if (list) {
+      try {
+        notices = await buildNotice(config, list, await daemon.listKey(list.name), {
+          to: adminAddresses(config, list),
+          subject: `${list.name}: a message was shunted (${row.id})`,
+          text: [
+            `The list engine could not process a message to ${list.address}; it is kept unchanged in the spool.`,
+            '',
+            `Spool id: ${row.id}`,
+            `Reason:   ${reason}`,
+            '',
+            'This is a bug in Embargo, not a problem with the message. The server log has the details under that spool id.',
+          ].join('\n'),
+          sensitive: false,
+          encryptWhenPossible: true,
+          autoSubmitted: 'auto-generated',
+        }, now());
+      } catch (error) {
+        logger.error({ spoolId: row.id, err: errorSummary(error) }, 'could not build the shunt notice for the admins');
+      }
+    }
+    try {
+      daemon.db.transaction(() => {
+        for (const mail of notices) enqueueOutgoing(daemon.db, { spoolId: row.id, list: list?.name ?? 'embargo', payload: mail.payload, copies: mail.copies });
+        daemon.spool.markState(row.id, 'shunted', { outcome: 'shunt', reason, list: list?.name ?? null });
+      })();
+    } catch (error) {
+      logger.error({ spoolId: row.id, err: errorSummary(error) }, 'could not mark the message shunted');
+      return;
+    }
+    logger.warn({ spoolId: row.id, list: list?.name }, 'message shunted; raw bytes kept for the admins');
+    if (notices.length > 0) options.onOutgoing?.();
+  }
+
+  return {
+    name: 'pipeline',
+    async start() {
+      stopped = false;
+      daemon.onSpooled(() => void wake());
+      timer = setInterval(() => void wake(), pollIntervalMs);
+      timer.unref();
+      void wake();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      timer = null;
+      await running;
+    },
+    async drain() {
+      do {
+        await wake();
+      } while (running);
+    },
+  };
+}
+
+/** Each distinct list address of the envelope once (NAME@ and NAME-request@ of one list are two). */
+function uniqueTargets(config: Config, recipients: string[]): ListAddress[] {
+  const seen = new Set<string>();
+  const targets: ListAddress[] = [];
+  for (const recipient of recipients) {
+    const target = resolveListAddress(config, recipient);
+    if (!target) continue;
+    const key = `${target.list.name}\u0000${target.role}\u0000${target.token ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    targets.push(target);
+  }
+  return targets;
+}
+
+/** Name and stack frames only: an exception's message may quote the input, which must not reach the log. */
+function errorSummary(error: unknown): { name: string; stack: string } {
+  if (!(error instanceof Error)) return { name: typeof error, stack: '' };
+  const frames = (error.stack ?? '').split('\n').filter((line) => line.trim().startsWith('at ')).slice(0, 8);
+  return { name: error.name, stack: frames.join('\n') };
+}
