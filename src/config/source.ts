@@ -16,32 +16,35 @@ export class SourceFile {
   readonly value: unknown;
   private readonly lineCounter: LineCounter;
 
-  private constructor(file: string, document: Document.Parsed, lineCounter: LineCounter) {
+  private constructor(file: string, document: Document.Parsed, lineCounter: LineCounter, value: unknown) {
     this.file = file;
     this.document = document;
     this.lineCounter = lineCounter;
-    // The alias limit guards against "billion laughs" documents; 100 is far above what a config needs.
-    this.value = document.errors.length === 0 ? document.toJS({ maxAliasCount: 100 }) : undefined;
+    this.value = value;
   }
 
   /** Parses `text`; YAML syntax errors (and warnings, such as unknown tags) come back as ConfigErrors. */
   static parse(file: string, text: string): { source: SourceFile; errors: ConfigError[] } {
     const lineCounter = new LineCounter();
     const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
-    const source = new SourceFile(file, document, lineCounter);
-    const errors: ConfigError[] = [...document.errors, ...document.warnings].map((problem) => ({
+    const problems = [...document.errors, ...document.warnings];
+    let value: unknown;
+    let conversionError: string | null = null;
+    if (problems.length === 0) {
+      try {
+        // The alias limit guards against "billion laughs" documents; 100 is far above what a config needs.
+        value = document.toJS({ maxAliasCount: 100 });
+      } catch (failure) {
+        conversionError = (failure as Error).message;
+      }
+    }
+    const source = new SourceFile(file, document, lineCounter, value);
+    const errors: ConfigError[] = problems.map((problem) => ({
       file,
       ...source.positionAt(problem.pos[0]),
       reason: `YAML: ${yamlReason(problem.message, problem.code)}`,
     }));
-    if (errors.length === 0) {
-      try {
-        // toJS can still fail (an alias count above the limit); that is bad input, not a bug.
-        document.toJS({ maxAliasCount: 100 });
-      } catch (failure) {
-        errors.push({ file, line: 1, column: 1, reason: `YAML: ${(failure as Error).message}` });
-      }
-    }
+    if (conversionError !== null) errors.push({ file, line: 1, column: 1, reason: `YAML: ${conversionError}` });
     return { source, errors };
   }
 

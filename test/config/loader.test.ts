@@ -188,6 +188,16 @@ describe('errors name file, line, column and reason', () => {
     expect(errors[0]!.reason).toMatch(/^YAML: /);
   });
 
+  it('an empty file, a list instead of a mapping, two documents in one file, an alias bomb', async () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]', ''].join('\n');
+    const dir = configWith({ 'a.yaml': '# nothing yet\n', 'b.yaml': '- kind: public\n', 'c.yaml': 'kind: public\narchive: none\n---\nkind: public\n', 'd.yaml': bomb });
+    const errors = await errorsOf(dir);
+    expectOneError(errors, dir.path('lists/a.yaml'), 1, /^the file must be a mapping of keys to values, but it holds nothing$/);
+    expectOneError(errors, dir.path('lists/b.yaml'), 1, /^the file must be a mapping of keys to values, but it holds a list$/);
+    expectOneError(errors, dir.path('lists/c.yaml'), 3, /^YAML: .*multiple documents/i);
+    expectOneError(errors, dir.path('lists/d.yaml'), 1, /^YAML: .*alias/i);
+  });
+
   it('a key written twice in one mapping', async () => {
     const dir = configWith({ 'a.yaml': announceList.replace('archive: private\n', 'archive: private\nkind: public\n') });
     expectOneError(await errorsOf(dir), dir.path('lists/a.yaml'), 4, /^YAML: duplicate key/);
