@@ -2,7 +2,7 @@
 //
 // CONTRACT (written before the implementation so the other modules can be built against it):
 // the names and shapes below are what src/lists, src/smtp, src/archive and src/cli call.
-// Implementations may live in other files of src/crypto/ and be re-exported here.
+// Implementations live in the other files of src/crypto/ and are re-exported at the end of this file.
 
 /** A problem that makes a member key unusable or weak. `usable` keys have none of the blocking ones. */
 export interface KeyProblem {
@@ -60,6 +60,11 @@ export interface OpenedMessage {
   verification: Verification;
   /** 'pgp-mime' | 'inline' | 'exchange-mangled' | 'signed-only' | 'plain' */
   format: string;
+  /**
+   * What a valid signature covers: 'entity' = all of `entity`; 'part' = only one text part of it (an inline
+   * clearsigned block with unsigned text or other parts around it, e.g. an HTML twin or attachments).
+   */
+  signatureCovers?: 'entity' | 'part';
 }
 
 /** A typed failure: bad input, not a bug. */
@@ -116,37 +121,16 @@ export interface SealInput {
   recipients: Recipient[];
 }
 
-export declare function ensureListKey(options: {
-  dataDir: string;
-  listName: string;
-  domain: string;
-  algorithm?: 'curve25519' | 'rsa4096';
-  passphrase?: string;
-}): Promise<ListKey>;
-
-export declare function importListKey(options: {
-  dataDir: string;
-  listName: string;
-  armoredSecretKey: string;
-  passphrase?: string;
-}): Promise<ListKey>;
-
-export declare function parseMemberKey(armored: string): Promise<MemberKey>;
-export declare function fingerprintsInArmored(armored: string): Promise<string[]>;
-export declare function checkMemberKey(key: MemberKey, address: string, now?: Date): Promise<KeyProblem[]>;
-
-export declare function openMessage(
-  raw: Buffer,
-  options: { listKey: ListKey; members: Array<{ address: string; key: MemberKey }>; limits?: Partial<Limits> },
-): Promise<OpenResult>;
-
-export declare function sealFanout(input: SealInput): Promise<SealedFanout>;
-/** The plain path: a full sign+encrypt per recipient. Kept for the benchmark's comparison. */
-export declare function sealFanoutNaive(input: SealInput): Promise<SealedFanout>;
-
-/** RFC 3156 multipart/signed by the list key (public lists, key replies, notices in clear). */
-export declare function signMime(options: { listKey: ListKey; content: Buffer; headers: Array<[string, string]> }): Promise<Buffer>;
-
-/** Encrypts bytes to the list's own key (archive at rest). */
-export declare function encryptForArchive(listKey: ListKey, data: Buffer): Promise<Buffer>;
-export declare function decryptFromArchive(listKey: ListKey, data: Buffer): Promise<Buffer>;
+export { ensureListKey, importListKey, listKeyFile } from './list-keys.ts';
+export { parseMemberKey, fingerprintsInArmored, checkMemberKey, KeyReadError } from './member-keys.ts';
+export { openMessage, DEFAULT_LIMITS } from './open.ts';
+export {
+  sealFanout,
+  sealFanoutNaive,
+  assembleCopy,
+  signMime,
+  encryptForArchive,
+  decryptFromArchive,
+  buildInnerEntity,
+  GENERIC_SUBJECT,
+} from './seal.ts';

@@ -1,0 +1,136 @@
+// List key pairs: generated or imported into dataDir/keys (0600), unlocked once and kept in memory; the private part never leaves src/crypto.
+import { chmod, mkdir, readFile, rename, writeFile, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as openpgp from 'openpgp';
+import type { ListKey } from './index.ts';
+
+/** Everything src/crypto needs to act as one list; looked up by the fingerprint in a ListKey. */
+export interface UnlockedListKey {
+  privateKey: openpgp.PrivateKey;
+  publicKey: openpgp.PublicKey;
+  /** Key ids (hex) of the subkeys that can decrypt, to recognise messages for this list cheaply. */
+  decryptionKeyIds: Set<string>;
+}
+
+const unlocked = new Map<string, UnlockedListKey>();
+
+/** Keys are v4 so that GnuPG 2.2 (many members) reads them; SEIPDv1 for the same reason. */
+export const compatibleConfig: openpgp.PartialConfig = { v6Keys: false, aeadProtect: false };
+
+export function listKeyFile(dataDir: string, listName: string): string {
+  return join(dataDir, 'keys', `${listName}.secret.asc`);
+}
+
+/** The unlocked key pair behind a ListKey from ensureListKey/importListKey in this process. */
+export function unlockedListKey(listKey: ListKey): UnlockedListKey {
+  const found = unlocked.get(listKey.fingerprint);
+  if (!found) throw new Error(`list key ${listKey.fingerprint} for ${listKey.listName} is not loaded; call ensureListKey first`);
+  return found;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function ensureKeyDirectory(dataDir: string): Promise<string> {
+  const directory = join(dataDir, 'keys');
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await chmod(directory, 0o700);
+  return directory;
+}
+
+/** Writes through a temporary file so a crash never leaves half a key behind. */
+async function writePrivate(file: string, text: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, text, { mode: 0o600 });
+  await chmod(temporary, 0o600);
+  await rename(temporary, file);
+}
+
+async function unlock(listName: string, armored: string, passphrase: string | undefined): Promise<ListKey> {
+  let privateKey = await openpgp.readPrivateKey({ armoredKey: armored });
+  if (!privateKey.isDecrypted()) {
+    if (passphrase === undefined) throw new Error(`list key for ${listName} is passphrase-protected but no passphrase is configured`);
+    privateKey = await openpgp.decryptKey({ privateKey, passphrase });
+  }
+  // Fails early (and clearly) when an imported key cannot do the two jobs a list key has.
+  await privateKey.getSigningKey();
+  const decryptionKeys = await privateKey.getDecryptionKeys();
+  if (decryptionKeys.length === 0) throw new Error(`list key for ${listName} has no decryption subkey`);
+  const publicKey = privateKey.toPublic();
+  const fingerprint = privateKey.getFingerprint().toUpperCase();
+  unlocked.set(fingerprint, {
+    privateKey,
+    publicKey,
+    decryptionKeyIds: new Set(decryptionKeys.map((key) => key.getKeyID().toHex())),
+  });
+  return { listName, fingerprint, armoredPublicKey: publicKey.armor() };
+}
+
+const pending = new Map<string, Promise<ListKey>>();
+
+export async function ensureListKey(options: {
+  dataDir: string;
+  listName: string;
+  domain: string;
+  algorithm?: 'curve25519' | 'rsa4096';
+  passphrase?: string;
+}): Promise<ListKey> {
+  const file = listKeyFile(options.dataDir, options.listName);
+  // Two callers starting the same list at once must not generate two different keys.
+  const inFlight = pending.get(file);
+  if (inFlight) return inFlight;
+  const work = (async () => {
+    const directory = await ensureKeyDirectory(options.dataDir);
+    if (await exists(file)) {
+      await chmod(file, 0o600);
+      return unlock(options.listName, await readFile(file, 'utf8'), options.passphrase);
+    }
+    const { listName, domain } = options;
+    const userIDs = [
+      { name: `${listName} mailing list`, email: `${listName}@${domain}` },
+      { name: `${listName} mailing list requests`, email: `${listName}-request@${domain}` },
+      { name: `${listName} mailing list owners`, email: `${listName}-owner@${domain}` },
+    ];
+    const generated =
+      options.algorithm === 'rsa4096'
+        ? await openpgp.generateKey({ type: 'rsa', rsaBits: 4096, userIDs, passphrase: options.passphrase, format: 'armored', config: compatibleConfig })
+        : await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs, passphrase: options.passphrase, format: 'armored', config: compatibleConfig });
+    await writePrivate(file, generated.privateKey);
+    await writeFile(join(directory, `${listName}.public.asc`), generated.publicKey, { mode: 0o644 });
+    return unlock(listName, generated.privateKey, options.passphrase);
+  })();
+  pending.set(file, work);
+  try {
+    return await work;
+  } finally {
+    pending.delete(file);
+  }
+}
+
+/** Moves a list here from another server with its existing key (`embargo list-key import NAME FILE`). */
+export async function importListKey(options: {
+  dataDir: string;
+  listName: string;
+  armoredSecretKey: string;
+  passphrase?: string;
+  /** Replace a key this server already has for the list (the old file is kept beside it). */
+  replace?: boolean;
+}): Promise<ListKey> {
+  const directory = await ensureKeyDirectory(options.dataDir);
+  const file = listKeyFile(options.dataDir, options.listName);
+  // Unlock first: a wrong passphrase or a public-only key must not replace a working key.
+  const listKey = await unlock(options.listName, options.armoredSecretKey, options.passphrase);
+  if (await exists(file)) {
+    if (!options.replace) throw new Error(`list ${options.listName} already has a key in ${file}; pass replace to overwrite`);
+    await rename(file, `${file}.replaced-${Date.now()}`);
+  }
+  await writePrivate(file, options.armoredSecretKey);
+  await writeFile(join(directory, `${options.listName}.public.asc`), listKey.armoredPublicKey, { mode: 0o644 });
+  return listKey;
+}

@@ -1,0 +1,370 @@
+// Incoming OpenPGP mail in every form real clients send: decrypts with the list key, verifies signatures, and binds them to member keys.
+import * as openpgp from 'openpgp';
+import type { CryptoFailure, Limits, ListKey, MemberKey, OpenResult, OpenedMessage, Verification } from './index.ts';
+import { unlockedListKey, type UnlockedListKey } from './list-keys.ts';
+import { checkMemberKey, openpgpKeyOf } from './member-keys.ts';
+import { canonicalCrlf, contentEntity, decodeBody, headerValue, isContentHeader, parseMime, type MimeEntity, type MimeHeader } from './mime.ts';
+
+export const DEFAULT_LIMITS: Limits = {
+  maxDecompressedBytes: 64 * 1024 * 1024,
+  maxMimeDepth: 20,
+  maxMimeParts: 500,
+  maxArmorBytes: 40 * 1024 * 1024,
+};
+
+interface Member {
+  address: string;
+  key: MemberKey;
+}
+
+interface OpenContext {
+  list: UnlockedListKey;
+  members: Member[];
+  memberKeys: openpgp.PublicKey[];
+  limits: Limits;
+  /** Lower-cased address in the outer From, to prefer that member when several share a key. */
+  fromAddress?: string;
+}
+
+/** Internal control flow only: openMessage turns it into a value before returning. */
+class OpenFailure extends Error {
+  constructor(readonly failure: CryptoFailure) {
+    super(failure.detail);
+  }
+}
+
+function fail(code: CryptoFailure['code'], detail: string): never {
+  throw new OpenFailure({ code, detail });
+}
+
+const UNSIGNED: Verification = { signed: false, valid: false };
+const BEGIN_MESSAGE = '-----BEGIN PGP MESSAGE-----';
+const END_MESSAGE = '-----END PGP MESSAGE-----';
+const BEGIN_SIGNED = '-----BEGIN PGP SIGNED MESSAGE-----';
+const END_SIGNATURE = '-----END PGP SIGNATURE-----';
+
+function addressOf(from: string | undefined): string | undefined {
+  if (!from) return undefined;
+  const angle = /<([^<>@\s]+@[^<>\s]+)>/.exec(from)?.[1];
+  const bare = /([^\s<>"',;:]+@[^\s<>"',;:]+)/.exec(from)?.[1];
+  return (angle ?? bare)?.toLowerCase();
+}
+
+/** Decrypts (with the list key) and verifies one incoming message. Bad input is a failure value, never a throw. */
+export async function openMessage(
+  raw: Buffer,
+  options: { listKey: ListKey; members: Member[]; limits?: Partial<Limits> },
+): Promise<OpenResult> {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  try {
+    const parsed = parseMime(raw, { maxDepth: limits.maxMimeDepth, maxParts: limits.maxMimeParts });
+    if (!parsed.ok) return { ok: false, failure: parsed.error };
+    const memberKeys: openpgp.PublicKey[] = [];
+    for (const member of options.members) memberKeys.push(await openpgpKeyOf(member.key));
+    const context: OpenContext = {
+      list: unlockedListKey(options.listKey),
+      members: options.members,
+      memberKeys,
+      limits,
+      fromAddress: addressOf(headerValue(parsed.entity.headers, 'from')),
+    };
+    return { ok: true, message: await openEntity(parsed.entity, context) };
+  } catch (error) {
+    if (error instanceof OpenFailure) return { ok: false, failure: error.failure };
+    throw error;
+  }
+}
+
+function childOfType(entity: MimeEntity, type: string): MimeEntity | undefined {
+  return entity.children.find((child) => child.contentType.type === type);
+}
+
+function textOf(entity: MimeEntity): string {
+  const charset = (entity.contentType.params.charset ?? 'utf-8').toLowerCase();
+  const bytes = decodeBody(entity);
+  return /^(utf-?8|us-ascii|ascii)$/.test(charset) ? bytes.toString('utf8') : bytes.toString('latin1');
+}
+
+function isExchangeMangled(entity: MimeEntity): MimeEntity | undefined {
+  if (entity.contentType.type !== 'multipart/mixed') return undefined;
+  const version = childOfType(entity, 'application/pgp-encrypted');
+  if (!version || !/Version:\s*1/i.test(decodeBody(version).toString('latin1'))) return undefined;
+  return entity.children.find((child) => child !== version && decodeBody(child).includes(BEGIN_MESSAGE));
+}
+
+async function openEntity(entity: MimeEntity, context: OpenContext): Promise<OpenedMessage> {
+  const type = entity.contentType.type;
+  if (type === 'multipart/encrypted') {
+    const encryptedPart = childOfType(entity, 'application/octet-stream') ?? entity.children[1];
+    if (!encryptedPart) fail('malformed', 'multipart/encrypted without an encrypted part');
+    const decrypted = await decryptArmored(decodeBody(encryptedPart), context);
+    return openDecryptedEntity(decrypted, 'pgp-mime', context);
+  }
+  const mangled = isExchangeMangled(entity);
+  if (mangled) {
+    const decrypted = await decryptArmored(decodeBody(mangled), context);
+    return openDecryptedEntity(decrypted, 'exchange-mangled', context);
+  }
+  if (type === 'multipart/signed') {
+    const [signedPart, signaturePart] = entity.children;
+    if (!signedPart || !signaturePart) fail('malformed', 'multipart/signed without two parts');
+    const verification = await verifyDetached(signedPart.raw, decodeBody(signaturePart).toString('latin1'), context);
+    return {
+      encrypted: false,
+      entity: signedPart.raw,
+      protectedHeaders: protectedHeadersOf(signedPart.headers),
+      verification,
+      format: 'signed-only',
+      signatureCovers: 'entity',
+    };
+  }
+  const inline = findInlineText(entity);
+  if (inline) {
+    const text = textOf(inline);
+    if (text.includes(BEGIN_MESSAGE)) {
+      const decrypted = await decryptArmored(Buffer.from(text, 'utf8'), context);
+      const plaintext = canonicalCrlf(decrypted.plaintext);
+      let verification = decrypted.verification;
+      let covers: OpenedMessage['signatureCovers'] = 'entity';
+      const plainText = plaintext.toString('utf8');
+      if (!verification.signed && plainText.includes(BEGIN_SIGNED)) {
+        verification = await verifyCleartext(plainText, context);
+        covers = plainTextOnlyClearsigned(plainText) ? 'entity' : 'part';
+      }
+      const header = Buffer.from('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n');
+      return {
+        encrypted: decrypted.encrypted,
+        entity: Buffer.concat([header, plaintext]),
+        protectedHeaders: {},
+        verification,
+        format: 'inline',
+        signatureCovers: covers,
+      };
+    }
+    const verification = await verifyCleartext(text, context);
+    const onlyPart = inline === entity;
+    return {
+      encrypted: false,
+      entity: contentEntity(entity),
+      protectedHeaders: {},
+      verification,
+      format: 'inline',
+      signatureCovers: onlyPart && plainTextOnlyClearsigned(text) ? 'entity' : 'part',
+    };
+  }
+  return { encrypted: false, entity: contentEntity(entity), protectedHeaders: {}, verification: UNSIGNED, format: 'plain' };
+}
+
+/** Whether the text holds nothing but one clearsigned block (so the signature covers all of it). */
+function plainTextOnlyClearsigned(text: string): boolean {
+  const trimmed = text.trim();
+  return trimmed.startsWith(BEGIN_SIGNED) && trimmed.endsWith(END_SIGNATURE);
+}
+
+/**
+ * The text part that carries inline PGP: the entity itself, or the plain-text alternative/first text part of a
+ * multipart (an HTML twin is ignored: it is either the same armor or unsigned markup).
+ */
+function findInlineText(entity: MimeEntity): MimeEntity | undefined {
+  const type = entity.contentType.type;
+  if (type === 'text/plain') {
+    const bytes = decodeBody(entity);
+    return bytes.includes(BEGIN_MESSAGE) || bytes.includes(BEGIN_SIGNED) ? entity : undefined;
+  }
+  if (type === 'multipart/alternative' || type === 'multipart/mixed' || type === 'multipart/related') {
+    for (const child of entity.children) {
+      const found = findInlineText(child);
+      if (found) return found;
+      // Only the first part of a mixed message is its body; later parts are attachments.
+      if (type === 'multipart/mixed' && child.contentType.type.startsWith('text/')) return undefined;
+    }
+  }
+  return undefined;
+}
+
+function protectedHeadersOf(headers: MimeHeader[]): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const header of headers) {
+    if (isContentHeader(header.key)) continue;
+    if (!(header.name in result)) result[header.name] = header.value;
+  }
+  return result;
+}
+
+interface Decrypted {
+  plaintext: Buffer;
+  verification: Verification;
+  encrypted: boolean;
+}
+
+async function openDecryptedEntity(decrypted: Decrypted, format: string, context: OpenContext): Promise<OpenedMessage> {
+  const parsed = parseMime(decrypted.plaintext, { maxDepth: context.limits.maxMimeDepth, maxParts: context.limits.maxMimeParts });
+  if (!parsed.ok) fail(parsed.error.code, `inside the ciphertext: ${parsed.error.detail}`);
+  const inner = parsed.entity;
+  const protectedHeaders = protectedHeadersOf(inner.headers);
+  if (decrypted.verification.signed) {
+    return { encrypted: true, entity: decrypted.plaintext, protectedHeaders, verification: decrypted.verification, format, signatureCovers: 'entity' };
+  }
+  if (inner.contentType.type === 'multipart/signed') {
+    // Signed, then encrypted (RFC 3156 6.1): the signature covers the first inner part only.
+    const [signedPart, signaturePart] = inner.children;
+    if (!signedPart || !signaturePart) fail('malformed', 'multipart/signed inside the ciphertext without two parts');
+    const verification = await verifyDetached(signedPart.raw, decodeBody(signaturePart).toString('latin1'), context);
+    return {
+      encrypted: true,
+      entity: signedPart.raw,
+      protectedHeaders: { ...protectedHeadersOf(signedPart.headers), ...protectedHeaders },
+      verification,
+      format,
+      signatureCovers: 'entity',
+    };
+  }
+  const inline = findInlineText(inner);
+  if (inline && textOf(inline).includes(BEGIN_SIGNED)) {
+    // An advisory clearsigned by its author and then sent PGP/MIME encrypted.
+    const text = textOf(inline);
+    const verification = await verifyCleartext(text, context);
+    const covers = inline === inner && plainTextOnlyClearsigned(text) ? 'entity' : 'part';
+    return { encrypted: true, entity: decrypted.plaintext, protectedHeaders, verification, format, signatureCovers: covers };
+  }
+  return { encrypted: true, entity: decrypted.plaintext, protectedHeaders, verification: UNSIGNED, format };
+}
+
+function armoredBlock(data: Buffer, begin: string, end: string, limits: Limits): string {
+  const start = data.indexOf(begin);
+  if (start === -1) fail('bad-armor', `no ${begin} line`);
+  const endIndex = data.indexOf(end, start);
+  const stop = endIndex === -1 ? data.length : endIndex + end.length;
+  if (stop - start > limits.maxArmorBytes) fail('too-large', `armored block of ${stop - start} bytes exceeds ${limits.maxArmorBytes}`);
+  return data.toString('latin1', start, stop);
+}
+
+function classifyOpenpgpError(error: unknown, stage: string): never {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/decompressed message size/i.test(message)) fail('compression-bomb', `decompressed data exceeds the limit (${stage})`);
+  if (/session key decryption failed|no decryption key|decryption key packets/i.test(message)) fail('not-for-this-key', `cannot decrypt: ${message}`);
+  if (/modification detected|integrity|mdc/i.test(message)) fail('decrypt-failed', `integrity check failed: ${message}`);
+  fail('decrypt-failed', `${stage}: ${message}`);
+}
+
+async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decrypted> {
+  const armored = armoredBlock(data, BEGIN_MESSAGE, END_MESSAGE, context.limits);
+  let message: openpgp.Message<string>;
+  try {
+    message = await openpgp.readMessage({ armoredMessage: armored });
+  } catch (error) {
+    fail('bad-armor', `unreadable OpenPGP message: ${(error as Error).message}`);
+  }
+  const config: openpgp.PartialConfig = { maxDecompressedMessageSize: context.limits.maxDecompressedBytes };
+  const recipients = message.getEncryptionKeyIDs();
+  if (recipients.length === 0) {
+    // Not encrypted at all: an opaque signed message (gpg --sign --armor).
+    try {
+      const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, format: 'binary', config });
+      const plaintext = Buffer.from(result.data as Uint8Array);
+      return { plaintext, verification: await evaluateSignatures(result.signatures, context), encrypted: false };
+    } catch (error) {
+      if (error instanceof OpenFailure) throw error;
+      classifyOpenpgpError(error, 'reading the signed message');
+    }
+  }
+  const forUs = recipients.some((keyId) => /^0+$/.test(keyId.toHex()) || context.list.decryptionKeyIds.has(keyId.toHex()));
+  if (!forUs) {
+    fail('not-for-this-key', `encrypted to ${recipients.map((keyId) => keyId.toHex().toUpperCase()).join(', ')}, not to the list key`);
+  }
+  try {
+    const result = await openpgp.decrypt({
+      message,
+      decryptionKeys: context.list.privateKey,
+      verificationKeys: context.memberKeys,
+      format: 'binary',
+      config,
+    });
+    const plaintext = Buffer.from(result.data as Uint8Array);
+    return { plaintext, verification: await evaluateSignatures(result.signatures, context), encrypted: true };
+  } catch (error) {
+    if (error instanceof OpenFailure) throw error;
+    classifyOpenpgpError(error, 'decrypting');
+  }
+}
+
+async function verifyDetached(signedBytes: Buffer, signatureText: string, context: OpenContext): Promise<Verification> {
+  let signature: openpgp.Signature;
+  try {
+    signature = await openpgp.readSignature({ armoredSignature: signatureText });
+  } catch (error) {
+    return { signed: true, valid: false, reason: `unreadable signature: ${(error as Error).message}` };
+  }
+  const canonical = canonicalCrlf(signedBytes);
+  const message = await openpgp.createMessage({ binary: new Uint8Array(canonical.buffer, canonical.byteOffset, canonical.byteLength) });
+  try {
+    const result = await openpgp.verify({ message, signature, verificationKeys: context.memberKeys, format: 'binary' });
+    return await evaluateSignatures(result.signatures, context);
+  } catch (error) {
+    return { signed: true, valid: false, reason: `signature not verifiable: ${(error as Error).message}` };
+  }
+}
+
+async function verifyCleartext(text: string, context: OpenContext): Promise<Verification> {
+  const start = text.indexOf(BEGIN_SIGNED);
+  const endIndex = text.indexOf(END_SIGNATURE, start);
+  if (endIndex === -1) return { signed: true, valid: false, reason: 'clearsigned text without its signature' };
+  const block = text.slice(start, endIndex + END_SIGNATURE.length);
+  if (block.length > context.limits.maxArmorBytes) fail('too-large', `clearsigned block of ${block.length} characters exceeds ${context.limits.maxArmorBytes}`);
+  try {
+    const message = await openpgp.readCleartextMessage({ cleartextMessage: block });
+    const result = await openpgp.verify({ message, verificationKeys: context.memberKeys });
+    return await evaluateSignatures(result.signatures, context);
+  } catch (error) {
+    return { signed: true, valid: false, reason: `unreadable clearsigned text: ${(error as Error).message}` };
+  }
+}
+
+type SignatureResults = Awaited<ReturnType<typeof openpgp.verify>>['signatures'];
+
+/** Members whose registered key (primary or subkey) has this key id; the one named in From first. */
+function membersWithKeyId(keyIdHex: string, context: OpenContext): Array<{ member: Member; key: openpgp.PublicKey }> {
+  const matches: Array<{ member: Member; key: openpgp.PublicKey }> = [];
+  context.members.forEach((member, index) => {
+    const key = context.memberKeys[index];
+    if (key.getKeys().some((part) => part.getKeyID().toHex() === keyIdHex)) matches.push({ member, key });
+  });
+  return matches.sort((a, b) => Number(b.member.address.toLowerCase() === context.fromAddress) - Number(a.member.address.toLowerCase() === context.fromAddress));
+}
+
+/** A signature counts only when openpgp.js verified it with a member's registered key that is neither revoked nor expired. */
+async function evaluateSignatures(signatures: SignatureResults, context: OpenContext): Promise<Verification> {
+  if (signatures.length === 0) return UNSIGNED;
+  let best: Verification | undefined;
+  for (const signature of signatures) {
+    const keyIdHex = signature.keyID.toHex();
+    let signedAt: Date | undefined;
+    try {
+      const packet = (await signature.signature).packets[0];
+      signedAt = packet?.created ?? undefined;
+    } catch {
+      signedAt = undefined;
+    }
+    const matches = membersWithKeyId(keyIdHex, context);
+    const base: Verification = { signed: true, valid: false, signingKeyId: keyIdHex.toUpperCase(), signedAt };
+    if (matches.length === 0) {
+      best ??= { ...base, reason: 'signed by a key that belongs to no member' };
+      continue;
+    }
+    const { member, key } = matches[0];
+    const fingerprint = key.getFingerprint().toUpperCase();
+    try {
+      await signature.verified;
+    } catch (error) {
+      best ??= { ...base, signingFingerprint: fingerprint, reason: `bad signature: ${(error as Error).message}` };
+      continue;
+    }
+    const blocking = (await checkMemberKey(member.key, member.address)).filter((problem) => problem.code === 'revoked' || problem.code === 'expired');
+    if (blocking.length > 0) {
+      best ??= { ...base, signingFingerprint: fingerprint, reason: `signing key is ${blocking.map((problem) => problem.code).join(' and ')}` };
+      continue;
+    }
+    return { ...base, valid: true, signingFingerprint: fingerprint, memberAddress: member.address };
+  }
+  return best ?? UNSIGNED;
+}

@@ -1,0 +1,41 @@
+// Shared set-up for the crypto tests: a list key in a temp data dir and gpg members, each in a GNUPGHOME of their own.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureListKey, parseMemberKey, type ListKey, type MemberKey } from '../../src/crypto/index.ts';
+import { createGpgHome, type GenerateOptions, type GpgHome, type GpgKey } from '../helpers/gpg.ts';
+
+export interface GpgMember {
+  gpg: GpgHome;
+  key: GpgKey;
+  address: string;
+  memberKey: MemberKey;
+  armoredPublic: string;
+}
+
+export async function createListKey(listName = 'xen-security-issues', domain = 'lists.example.org'): Promise<{ listKey: ListKey; dataDir: string; cleanup(): Promise<void> }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'embargo-crypto-'));
+  const listKey = await ensureListKey({ dataDir, listName, domain });
+  return { listKey, dataDir, cleanup: () => rm(dataDir, { recursive: true, force: true }) };
+}
+
+/** A member with a key in a GNUPGHOME of its own, so "only this recipient's key" is literally true. */
+export async function createGpgMember(options: GenerateOptions, alsoImport: string[] = []): Promise<GpgMember> {
+  const gpg = await createGpgHome();
+  const key = await gpg.generateKey(options);
+  for (const armored of alsoImport) await gpg.importKey(armored);
+  const armoredPublic = await gpg.exportPublic(key.fingerprint);
+  return { gpg, key, address: options.address, memberKey: await parseMemberKey(armoredPublic), armoredPublic };
+}
+
+/** Splits a multipart body by its boundary (test-side, independent of src/crypto/mime.ts). */
+export function partsOf(message: string, boundary: string): string[] {
+  const pieces = message.split(`--${boundary}`);
+  return pieces.slice(1, -1).map((piece) => piece.replace(/^\r?\n/, '').replace(/\r?\n$/, ''));
+}
+
+export function boundaryOf(message: string): string {
+  const match = /boundary="([^"]+)"/.exec(message);
+  if (!match) throw new Error('no boundary');
+  return match[1];
+}
