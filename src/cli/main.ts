@@ -1,6 +1,7 @@
 // The embargo command line: parses argv with commander and runs one subcommand.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerArchive } from './commands/archive.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerListKey } from './commands/list-key.ts';
 import { registerServe } from './commands/serve.ts';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerCheck(program);
   registerListKey(program);
+  registerArchive(program);
 
   // Subcommands inherit exitOverride only when set on them too.
   for (const command of program.commands) command.exitOverride();

@@ -1,0 +1,114 @@
+// `embargo archive export NAME [--since DATE] --mbox FILE` and `embargo archive pending`: admin access to the archive on the server.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { Command } from 'commander';
+import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
+import type { Config } from '../../config/types.ts';
+import { archivedMessages } from '../../archive/queries.ts';
+import { mboxRecord } from '../../archive/mbox.ts';
+import { parseRfc3339 } from '../../archive/embargo-date.ts';
+import { pendingEmbargoes } from '../../archive/release.ts';
+import { parseForArchive, firstAddress } from '../../archive/store.ts';
+import { databaseFile, loadListKey } from '../../daemon.ts';
+import { openDatabase } from '../../store/database.ts';
+import { configDirFrom, configOptionHelp } from '../config-dir.ts';
+import { exitCodes } from '../exit-codes.ts';
+
+/** YYYY-MM-DD (midnight UTC) or a full RFC 3339 time. */
+export function parseSince(text: string): Date | null {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
+    const date = new Date(`${text}T00:00:00Z`);
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+  return parseRfc3339(text);
+}
+
+async function loadOrComplain(configOption: string | undefined): Promise<Config | null> {
+  const loaded = await loadConfig(configDirFrom(configOption));
+  if (!loaded.ok) {
+    process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
+    process.exitCode = exitCodes.invalidConfig;
+    return null;
+  }
+  return loaded.config;
+}
+
+/** Decrypts a list's archive into an mbox file (mode 0600: it holds plaintext). Returns the number of messages. */
+export async function exportArchive(options: { config: Config; listName: string; since: Date | null; mboxFile: string }): Promise<number> {
+  const list = options.config.lists.get(options.listName);
+  if (!list) throw new Error(`no list named ${options.listName}`);
+  const listKey = await loadListKey(options.config, list.name);
+  const db = openDatabase(databaseFile(options.config));
+  // 'wx': never overwrite an existing file, and never widen the mode of one.
+  const fd = openSync(options.mboxFile, 'wx', 0o600);
+  let count = 0;
+  try {
+    for await (const { receivedAt, message } of archivedMessages(db, list, listKey, options.since)) {
+      const parsed = await parseForArchive(message);
+      const date = parsed.headers.has('date') && parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date : receivedAt;
+      writeSync(fd, mboxRecord(message, firstAddress(parsed.from).address, date));
+      count++;
+    }
+  } finally {
+    closeSync(fd);
+    db.close();
+  }
+  return count;
+}
+
+export function registerArchive(program: Command): void {
+  const archive = program.command('archive').description('read the archive on the server (private lists are decrypted with the list key)');
+
+  archive
+    .command('export')
+    .description('write a list\'s archived messages, decrypted, to an mbox file (created with mode 0600)')
+    .argument('<name>', 'the list name (the local part, e.g. xen-security-issues)')
+    .requiredOption('--mbox <file>', 'the mbox file to create (must not exist)')
+    .option('--since <date>', 'only messages received at or after this date (YYYY-MM-DD or RFC 3339)')
+    .option('-c, --config <dir>', configOptionHelp)
+    .action(async (name: string, options: { mbox: string; since?: string; config?: string }) => {
+      const config = await loadOrComplain(options.config);
+      if (!config) return;
+      const listName = name.toLowerCase().replace(/@.*$/, '');
+      if (!config.lists.has(listName)) {
+        process.stderr.write(`embargo: no list named ${name} (lists: ${[...config.lists.keys()].join(', ') || 'none'})\n`);
+        process.exitCode = exitCodes.failure;
+        return;
+      }
+      const since = options.since === undefined ? null : parseSince(options.since);
+      if (options.since !== undefined && !since) {
+        process.stderr.write(`embargo: --since ${options.since} is not a date (use YYYY-MM-DD or an RFC 3339 time)\n`);
+        process.exitCode = exitCodes.usage;
+        return;
+      }
+      try {
+        const count = await exportArchive({ config, listName, since, mboxFile: options.mbox });
+        process.stderr.write(`embargo: wrote ${count} message${count === 1 ? '' : 's'} of ${listName} to ${options.mbox}\n`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+          process.stderr.write(`embargo: ${options.mbox} exists; choose a new file name\n`);
+          process.exitCode = exitCodes.failure;
+          return;
+        }
+        throw error;
+      }
+    });
+
+  archive
+    .command('pending')
+    .description('list embargoed advisories waiting for release (ids and times only)')
+    .option('-c, --config <dir>', configOptionHelp)
+    .action(async (options: { config?: string }) => {
+      const config = await loadOrComplain(options.config);
+      if (!config) return;
+      const db = openDatabase(databaseFile(config));
+      try {
+        const pending = pendingEmbargoes(db);
+        const lines = pending.map((entry) => `${entry.id}\t${entry.list}\t${entry.releaseAt.toISOString()}\t${entry.releaseTo ?? '-'}`);
+        process.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : 'no embargoed advisories pending\n');
+      } finally {
+        db.close();
+      }
+    });
+
+  for (const command of archive.commands) command.exitOverride();
+}
