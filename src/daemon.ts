@@ -10,6 +10,7 @@ import { startSmtpServer } from './smtp/server.ts';
 import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
 import { createSpool } from './smtp/spool.ts';
+import { createPipelineWorker } from './lists/worker.ts';
 import type { Spool } from './smtp/spool.ts';
 import { openDatabase } from './store/database.ts';
 import type { Db } from './store/database.ts';
@@ -45,7 +46,8 @@ export type ComponentFactory = (context: DaemonContext) => Component | Promise<C
 // ─── Components other modules plug in, one line each, in start order ───────────────────────────────
 // Each is `(context: DaemonContext) => Component`; stop runs in reverse order after SMTP has stopped.
 const builtinComponents: ComponentFactory[] = [
-  // pipeline worker (src/lists/): claims spool rows, runs the stages;   e.g. (context) => createPipelineWorker(context),
+  // pipeline worker (src/lists/): claims spool rows in arrival order, runs the stages, commits each result once.
+  (context) => createPipelineWorker(context),
   // outbound delivery (src/smtp/): sends queued copies to the relay, wakes on every enqueue.
   (context) => createDeliveryComponent(context),
   // http server (src/web/): archives, keys, health, metrics;            e.g. (context) => createHttpServer(context),
@@ -195,6 +197,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const previousLists = new Set(current.lists.keys());
         current = config;
         intake.applyConfig(config);
+        // A logger passed in by the caller (tests) keeps its own level.
+        if (!options.logger) logger.level = config.server.log.level;
         logger.info({ lists: config.lists.size }, 'config reloaded');
         if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
         for (const list of config.lists.values()) {

@@ -54,7 +54,9 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       again = true;
       return running;
     }
-    running = (async () => {
+    const loop = async () => {
+      // Yield first: otherwise an empty spool finishes this body before `running` is even assigned.
+      await Promise.resolve();
       try {
         do {
           again = false;
@@ -67,7 +69,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       } finally {
         running = null;
       }
-    })();
+    };
+    running = loop();
     return running;
   };
 
