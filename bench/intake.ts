@@ -8,7 +8,7 @@ import type { BenchRow } from './types.ts';
 const list = 'predisclosure-applications@lists.example.org';
 const messageBytes = 10 * 1024;
 const connections = 50;
-const messagesPerConnection = Number(process.env.BENCH_INTAKE_PER_CONNECTION ?? 40);
+const messagesPerConnection = Number(process.env.BENCH_INTAKE_PER_CONNECTION ?? 100);
 const targetPerSecond = 500;
 
 function percentile(sorted: number[], fraction: number): number {
@@ -51,7 +51,6 @@ export async function run(): Promise<BenchRow[]> {
     mode: 'child',
     server: {
       smtp: { rateLimit: { connectionsPerMinute: 100_000, messagesPerMinute: 1_000_000, maxConcurrentConnections: 1_000 } },
-      log: { level: 'warn' },
     },
   });
   try {
