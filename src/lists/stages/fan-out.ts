@@ -70,7 +70,7 @@ async function noticeWithheld(context: MessageContext, withheld: Array<{ member:
       to: [member.address],
       subject: `A message to ${list.name} was withheld from you`,
       text: [
-        `A message was posted to ${list.address}, but it was not sent to you:`,
+        `A message was posted to ${list.address}, but it was withheld from you:`,
         `the list has no usable OpenPGP key for ${member.address} (${describeProblems(problems)}).`,
         '',
         'This list only ever sends its messages encrypted. Send an updated public key to the list admins',
