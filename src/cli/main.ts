@@ -4,6 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { registerArchive } from './commands/archive.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerListKey } from './commands/list-key.ts';
+import { registerQueue } from './commands/queue.ts';
+import { registerBounces } from './commands/bounces.ts';
 import { registerServe } from './commands/serve.ts';
 import { exitCodes } from './exit-codes.ts';
 
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerServe(program);
   registerCheck(program);
   registerListKey(program);
+  registerQueue(program);
+  registerBounces(program);
   registerArchive(program);
 
   // Subcommands inherit exitOverride only when set on them too.
