@@ -7,6 +7,7 @@ import { registerListKey } from './commands/list-key.ts';
 import { registerQueue } from './commands/queue.ts';
 import { registerBounces } from './commands/bounces.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerModeration } from './commands/moderation.ts';
 import { exitCodes } from './exit-codes.ts';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerQueue(program);
   registerBounces(program);
   registerArchive(program);
+  registerModeration(program);
 
   // Subcommands inherit exitOverride only when set on them too.
   for (const command of program.commands) command.exitOverride();

@@ -1,5 +1,6 @@
 // Builds the headers of what a list sends: List-Id (RFC 2919), List-* (RFC 2369), the DMARC-safe From, threading.
 import type { Config, ListConfig, Member } from '../config/types.ts';
+import { archivedAtUrl as archiveMessageUrl, listPath } from '../archive/urls.ts';
 import { listAddressFor } from './addresses.ts';
 import { encodeWords, headerValue, quoteDisplayName } from './headers.ts';
 import type { HeaderList, Mailbox } from './headers.ts';
@@ -17,15 +18,14 @@ export function publicBaseUrl(config: Config): string | null {
   return base.replace(/\/+$/, '');
 }
 
-// TEMPORARY until src/archive exports its URL helpers: the web archive serves /lists/NAME/ and message pages below it.
+// The web archive owns its URL scheme (src/archive/urls.ts); these add "no web pages, no URL".
 export function listArchiveUrl(config: Config, list: ListConfig): string | null {
   const base = publicBaseUrl(config);
-  return base ? `${base}/lists/${list.name}/` : null;
+  return base ? `${base}${listPath(list.name)}` : null;
 }
 
 export function archivedAtUrl(config: Config, list: ListConfig, messageId: string): string | null {
-  const base = publicBaseUrl(config);
-  return base ? `${base}/lists/${list.name}/message/${encodeURIComponent(messageId)}` : null;
+  return publicBaseUrl(config) ? archiveMessageUrl(config, list.name, messageId) : null;
 }
 
 /** The List-* fields every post and list mail carries. */
