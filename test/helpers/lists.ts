@@ -273,3 +273,16 @@ export function bodyText(raw: Buffer | string): string {
   const body = rest.split(/\r?\n\r?\n/).slice(1).join('\n\n').split(/\r?\n--/)[0];
   return qp ? body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : body;
 }
+
+/** Runs the embargo CLI as a user would (a separate process on the same config and database). */
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('./daemon.ts');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(repoRoot, 'bin/embargo.js'), ...args], { cwd: repoRoot, env: { ...process.env, CI: '1' } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
+    });
+  });
+}
