@@ -16,6 +16,8 @@ import { openDatabase } from './store/database.ts';
 import type { Db } from './store/database.ts';
 import { createLogger } from './util/log.ts';
 import type { Logger } from './util/log.ts';
+import { createHttpComponent } from './web/component.ts';
+import { embargoReleaseComponent } from './archive/component.ts';
 
 /** A part of the daemon with a lifetime: started after SMTP intake, stopped (in reverse order) after it. */
 export interface Component {
@@ -50,8 +52,11 @@ const builtinComponents: ComponentFactory[] = [
   (context) => createPipelineWorker(context),
   // outbound delivery (src/smtp/): sends queued copies to the relay, wakes on every enqueue.
   (context) => createDeliveryComponent(context),
-  // http server (src/web/): archives, keys, health, metrics;            e.g. (context) => createHttpServer(context),
-  // schedules (node-cron): retries, embargo release, digests, cleanup;   e.g. (context) => createSchedules(context),
+  // http server (src/web/): public archive, list keys and WKD, /healthz, /metrics (port reported as 'http').
+  (context) => createHttpComponent(context),
+  // embargo release (src/archive/): publishes advisories whose embargo ended, at start and on schedules.embargoRelease.
+  embargoReleaseComponent(),
+  // schedules (node-cron): retries, digests, cleanup;                    e.g. (context) => createSchedules(context),
 ];
 // ────────────────────────────────────────────────────────────────────────────────────────────────────
 

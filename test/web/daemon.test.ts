@@ -1,9 +1,7 @@
 // The archive's daemon components: the HTTP listener on the configured port, and embargo releases caught up after a restart.
 import { afterEach, describe, expect, it } from 'vitest';
-import { embargoReleaseComponent } from '../../src/archive/component.ts';
 import { insertArchiveEntry, prepareArchiveEntry } from '../../src/archive/store.ts';
 import { loadListKey } from '../../src/daemon.ts';
-import { createHttpComponent } from '../../src/web/component.ts';
 import { buildMail } from '../helpers/archive.ts';
 import { makeTestConfig, startTestDaemon, type TestConfig, type TestDaemon } from '../helpers/daemon.ts';
 
@@ -32,8 +30,8 @@ describe('archive components in the daemon', () => {
         'xen-announce': { kind: 'public', archive: 'public', members: [] },
       },
     });
-    const components = [createHttpComponent, embargoReleaseComponent()];
-    daemon = await startTestDaemon({ config, components });
+    // Both components are built in: the daemon serves HTTP and runs releases without being asked.
+    daemon = await startTestDaemon({ config });
     const running = daemon.daemon!;
     expect(daemon.httpPort).toBeGreaterThan(0);
     let base = `http://127.0.0.1:${daemon.httpPort}`;
@@ -54,7 +52,7 @@ describe('archive components in the daemon', () => {
     await daemon.stop({ keepFiles: true });
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, releaseAt.getTime() - Date.now() + 50)));
 
-    daemon = await startTestDaemon({ config, components });
+    daemon = await startTestDaemon({ config });
     base = `http://127.0.0.1:${daemon.httpPort}`;
     const search = await (await fetch(`${base}/lists/xen-announce/search?q=daemonwordzz`)).text();
     expect(search).toContain(`/lists/xen-announce/msg/${encodeURIComponent('xsa2000@xenproject.example')}`);
