@@ -88,13 +88,19 @@ export async function encryptionPacketOf(
   return parsed.encryption;
 }
 
+/** Fingerprints of every key in a text that may hold several armored blocks (openpgp.js reads only the first block). */
 export async function fingerprintsInArmored(armored: string): Promise<string[]> {
-  try {
-    const keys = await openpgp.readKeys({ armoredKeys: armored });
-    return keys.map((key) => key.getFingerprint().toUpperCase());
-  } catch {
-    return [];
+  const blocks = armored.match(/-----BEGIN PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----/g) ?? [];
+  const fingerprints: string[] = [];
+  for (const block of blocks) {
+    try {
+      const keys = await openpgp.readKeys({ armoredKeys: block });
+      for (const key of keys) fingerprints.push(key.getFingerprint().toUpperCase());
+    } catch {
+      // An unreadable block contributes nothing; checkMemberKey reports unreadable keys.
+    }
   }
+  return fingerprints;
 }
 
 function emailsOf(userIds: string[]): string[] {

@@ -1,0 +1,88 @@
+// Hostile input limits: a 1 GiB compression bomb is refused fast with bounded memory; MIME depth, part count and armor size are typed failures.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openMessage, type ListKey, type OpenResult } from '../../src/crypto/index.ts';
+import { createGpgMember, createListKey, type GpgMember } from './fixtures.ts';
+
+let list: Awaited<ReturnType<typeof createListKey>>;
+let listKey: ListKey;
+let sender: GpgMember;
+
+function pgpMime(armored: string): Buffer {
+  return Buffer.from(
+    'From: someone@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n' +
+      'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="enc"\r\n\r\n' +
+      '--enc\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n' +
+      `--enc\r\nContent-Type: application/octet-stream\r\n\r\n${armored}\r\n--enc--\r\n`,
+  );
+}
+
+function failureCode(result: OpenResult): string {
+  return result.ok ? 'ok' : result.failure.code;
+}
+
+beforeAll(async () => {
+  list = await createListKey();
+  listKey = list.listKey;
+  sender = await createGpgMember({ address: 'sender@example.org' }, [listKey.armoredPublicKey]);
+});
+
+afterAll(async () => {
+  await sender?.gpg.cleanup();
+  await list?.cleanup();
+});
+
+describe('limits', () => {
+  it('refuses a compression bomb (1 GiB of zeros, zlib -z 9) fast and with bounded memory', async () => {
+    // 1 GiB of zeros streamed into gpg: the bomb is about 1.8 MB armored.
+    const zeros = spawn('head', ['-c', String(1024 * 1024 * 1024), '/dev/zero'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const bomb = await sender.gpg.encrypt(zeros.stdout, { recipients: [listKey.fingerprint], compressAlgo: 'zlib', compressLevel: 9 });
+    expect(bomb.length).toBeLessThan(4 * 1024 * 1024);
+
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    const started = performance.now();
+    const result = await openMessage(pgpMime(bomb.toString('utf8')), { listKey, members: [], limits: { maxDecompressedBytes: 16 * 1024 * 1024 } });
+    const elapsed = performance.now() - started;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+
+    expect(failureCode(result)).toBe('compression-bomb');
+    expect(elapsed).toBeLessThan(2_000);
+    // Far below the 1 GiB the bomb expands to; the limit is 16 MiB, streams and copies cost a few times that.
+    expect(peak - before).toBeLessThan(128 * 1024 * 1024);
+  }, 120_000);
+
+  it('keeps the default decompression limit finite (openpgp.js default is Infinity)', async () => {
+    const zeros = Buffer.alloc(2 * 1024 * 1024);
+    const armored = await sender.gpg.encrypt(zeros, { recipients: [listKey.fingerprint], compressAlgo: 'zlib', compressLevel: 9 });
+    const tight = await openMessage(pgpMime(armored.toString('utf8')), { listKey, members: [], limits: { maxDecompressedBytes: 1024 * 1024 } });
+    expect(failureCode(tight)).toBe('compression-bomb');
+    const roomy = await openMessage(pgpMime(armored.toString('utf8')), { listKey, members: [] });
+    expect(failureCode(roomy)).toBe('ok');
+  });
+
+  it('MIME nesting deeper than the limit: too-deep', async () => {
+    let body = 'Content-Type: text/plain\r\n\r\ninnermost\r\n';
+    for (let level = 0; level < 30; level += 1) {
+      body = `Content-Type: multipart/mixed; boundary="b${level}"\r\n\r\n--b${level}\r\n${body}\r\n--b${level}--\r\n`;
+    }
+    const result = await openMessage(Buffer.from(`From: a@example.org\r\n${body}`), { listKey, members: [] });
+    expect(failureCode(result)).toBe('too-deep');
+    const allowed = await openMessage(Buffer.from(`From: a@example.org\r\n${body}`), { listKey, members: [], limits: { maxMimeDepth: 40 } });
+    expect(failureCode(allowed)).toBe('ok');
+  });
+
+  it('more parts than the limit: too-many-parts', async () => {
+    const parts = Array.from({ length: 600 }, (_, index) => `--p\r\nContent-Type: text/plain\r\n\r\npart ${index}\r\n`).join('');
+    const raw = Buffer.from(`From: a@example.org\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n${parts}--p--\r\n`);
+    expect(failureCode(await openMessage(raw, { listKey, members: [] }))).toBe('too-many-parts');
+  });
+
+  it('an armored block larger than the limit: too-large, before any parsing', async () => {
+    const armored = (await sender.gpg.encrypt(Buffer.alloc(200_000, 0x61), { recipients: [listKey.fingerprint], compressAlgo: 'none' })).toString('utf8');
+    const result = await openMessage(pgpMime(armored), { listKey, members: [], limits: { maxArmorBytes: 100_000 } });
+    expect(failureCode(result)).toBe('too-large');
+  });
+});
