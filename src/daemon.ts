@@ -16,6 +16,7 @@ import { openDatabase } from './store/database.ts';
 import type { Db } from './store/database.ts';
 import { createLogger } from './util/log.ts';
 import type { Logger } from './util/log.ts';
+import { metrics } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { embargoReleaseComponent } from './archive/component.ts';
 
@@ -143,6 +144,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   try {
     const spool = createSpool(db);
+    metrics.gauge('embargo_spool_messages', 'Spool rows by state', () =>
+      db.open ? Object.entries(spool.countByState()).map(([state, value]) => ({ labels: { state }, value })) : [],
+    );
     const requeued = spool.resetProcessing();
     if (requeued > 0) logger.warn({ count: requeued }, 'requeued spool messages left in processing by an earlier stop');
 

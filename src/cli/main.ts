@@ -30,7 +30,7 @@ export function buildProgram(): Command {
   registerArchive(program);
   registerModeration(program);
 
-  // Subcommands inherit exitOverride only when set on them too.
+  // commander copies exitOverride into commands created after it; this also covers ones attached with addCommand().
   for (const command of program.commands) command.exitOverride();
   return program;
 }
