@@ -50,9 +50,12 @@ export interface ListWorldOptions {
   discussion?: Record<string, unknown>;
   announce?: Record<string, unknown>;
   public?: Record<string, unknown>;
+  /** More members of the announce list (YAML member entries), with their key files (path under config/ → contents). */
+  extraAnnounceMembers?: Array<Record<string, unknown>>;
+  files?: Record<string, string>;
 }
 
-async function person(address: string, name: string, options: { expire?: string; at?: Date } = {}): Promise<Person> {
+export async function person(address: string, name: string, options: { expire?: string; at?: Date } = {}): Promise<Person> {
   const gpg = await createGpgHome();
   const key = await gpg.generateKey({ address, name, ...options });
   return { address, name, gpg, fingerprint: key.fingerprint, armored: await gpg.exportPublic(key.fingerprint) };
@@ -80,6 +83,7 @@ export async function startListWorld(options: ListWorldOptions = {}): Promise<Li
         member(vendorA, ['recipient'], 'vendor-a.asc'),
         member(vendorB, ['recipient'], 'vendor-b.asc'),
         member(expired, ['recipient'], 'vendor-c.asc'),
+        ...(options.extraAnnounceMembers ?? []),
       ],
     },
     [discussion]: {
@@ -112,6 +116,7 @@ export async function startListWorld(options: ListWorldOptions = {}): Promise<Li
       'keys/vendor-a.asc': vendorA.armored,
       'keys/vendor-b.asc': vendorB.armored,
       'keys/vendor-c.asc': expired.armored,
+      ...options.files,
     },
   });
   const listKeys: ListWorld['listKeys'] = {};
