@@ -52,9 +52,13 @@ export interface PipelineOutcome {
 }
 
 /** Runs the stages in order until one decides; running off the end means accept. Exceptions propagate: they are bugs. */
-export async function runPipeline(context: MessageContext, order: readonly StageId[] = postPipeline): Promise<PipelineOutcome> {
+export async function runPipeline(
+  context: MessageContext,
+  order: readonly StageId[] = postPipeline,
+  table: Record<StageId, Stage> = stages,
+): Promise<PipelineOutcome> {
   for (const id of order) {
-    const result = await stages[id](context);
+    const result = await table[id](context);
     if (result.kind !== 'continue') return { result, stage: id };
   }
   return { result: { kind: 'accept' }, stage: order[order.length - 1] };

@@ -10,6 +10,8 @@ import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from './headers.ts';
 import { pendingDecision } from './moderation.ts';
+import { stages } from './pipeline.ts';
+import type { Stage, StageId } from './pipeline.ts';
 import { adminAddresses, buildNotice } from './notices.ts';
 import { handleBounceAddress } from './roles/bounces.ts';
 import type { RoleOutcome } from './roles/outcome.ts';
@@ -26,6 +28,8 @@ export interface WorkerOptions {
   /** Called after a commit that queued outgoing mail (the delivery component's kick). */
   onOutgoing?: () => void;
   now?: () => Date;
+  /** Replaces stages by id (tests simulate a bug in one stage this way). */
+  stages?: Partial<Record<StageId, Stage>>;
 }
 
 export interface PipelineWorker extends Component {
@@ -41,6 +45,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const now = options.now ?? (() => new Date());
   const logger = daemon.logger.child({ component: 'pipeline' });
+  const stageTable: Record<StageId, Stage> = { ...stages, ...options.stages };
   const services: ListServices = { db: daemon.db, logger, now, listKey: daemon.listKey };
   let secret: Buffer | null = null;
   let running: Promise<void> | null = null;
@@ -64,6 +69,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
             const row = daemon.spool.claimNext();
             if (!row) break;
             await processRow(row);
+            await new Promise<void>((resolve) => setImmediate(resolve));
           }
         } while (again && !stopped);
       } finally {
@@ -151,7 +157,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
   async function route(context: MessageContext, target: ListAddress, decision: ReturnType<typeof pendingDecision>): Promise<RoleOutcome> {
     switch (target.role) {
       case 'post':
-        return handlePost(context, decision);
+        return handlePost(context, decision, stageTable);
       case 'request':
         return handleRequest(context);
       case 'owner':

@@ -5,14 +5,19 @@ import { attachedMessage } from '../mime.ts';
 import { recordHold, markDecisionDone } from '../moderation.ts';
 import type { HeldPost } from '../moderation.ts';
 import { adminAddresses, buildNotice, moderatorAddresses } from '../notices.ts';
-import { postPipeline, runPipeline } from '../pipeline.ts';
+import { postPipeline, runPipeline, stages } from '../pipeline.ts';
+import type { Stage, StageId } from '../pipeline.ts';
 import { rejectionSummary, rejectionText } from '../rejections.ts';
 import { metrics } from '../../util/metrics.ts';
 import type { RoleOutcome } from './outcome.ts';
 import { listAddressFor } from '../addresses.ts';
 
 /** Runs the pipeline on a post (or carries out a moderator's decision on a held one). */
-export async function handlePost(context: MessageContext, decision: HeldPost | null = null): Promise<RoleOutcome> {
+export async function handlePost(
+  context: MessageContext,
+  decision: HeldPost | null = null,
+  table: Record<StageId, Stage> = stages,
+): Promise<RoleOutcome> {
   const { list, services } = context;
   const now = services.now().getTime();
   if (decision) {
@@ -23,7 +28,7 @@ export async function handlePost(context: MessageContext, decision: HeldPost | n
     }
     context.approved = true;
   }
-  const { result, stage } = await runPipeline(context, postPipeline);
+  const { result, stage } = await runPipeline(context, postPipeline, table);
   metrics.increment('embargo_posts_total', { list: list.name, outcome: result.kind }, 1, 'Posts processed by the list pipeline, by outcome');
   switch (result.kind) {
     case 'accept':
