@@ -96,7 +96,15 @@ describe('the shipped config', () => {
     expect(team.keySource).toBe(path.join(shippedConfig, 'keys', 'xenproject-security.asc'));
 
     expect(lists.get('xen-security-issues-discuss')).toMatchObject({ kind: 'discussion', archive: 'private' });
-    expect(lists.get('predisclosure-applications')).toMatchObject({ kind: 'public', archive: 'public' });
+    const applications = lists.get('predisclosure-applications')!;
+    expect(applications).toMatchObject({ kind: 'public', archive: 'public' });
+    // The shipped config shows both ways to name a key: this member uses a fingerprint.
+    expect(applications.members[0]).toMatchObject({
+      address: 'security@xenproject.example',
+      fingerprint: 'A07C4A68B2460BC1ED747884839D7163069C6094',
+      keySource: path.join(shippedConfig, 'keys', 'xenproject-security.asc'),
+      armoredKey: team.armoredKey,
+    });
   });
 
   it('ships public keys only in config/keys, and the demo secret keys only under examples/', async () => {
