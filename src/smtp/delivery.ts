@@ -107,6 +107,12 @@ const maxIdleSleepMs = 30_000;
 
 type Transport = ReturnType<typeof nodemailer.createTransport>;
 
+/** How one attempt ended, waiting to be written in the next turn's transaction. */
+type AttemptOutcome = { id: number; row: OutboundRow; reply: string } & (
+  | { state: 'sent' | 'failed' | 'expired' | 'suspended' }
+  | { state: 'deferred'; nextAttemptAt: number }
+);
+
 export function createDelivery(options: DeliveryOptions): Delivery {
   const { db, logger, secret } = options;
   const now = options.now ?? Date.now;
@@ -121,6 +127,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   let wakeTimer: NodeJS.Timeout | null = null;
   let sweepTask: ScheduledTask | null = null;
   const inFlight = new Map<number, Promise<void>>();
+  const pendingOutcomes: AttemptOutcome[] = [];
   // Copies of one fan-out share their payload: read it from SQLite once and keep it while any copy is being sent.
   const payloadCache = new Map<number, { body: Buffer; users: number }>();
   let idleWaiters: Array<() => void> = [];
@@ -166,7 +173,6 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   }
 
   function schedulePump(): void {
-    if (!running) return;
     if (pumping) {
       pumpAgain = true;
       return;
@@ -174,16 +180,39 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     setImmediate(pump);
   }
 
+  /**
+   * One write transaction per turn: record the outcomes that came in since the last turn, then claim due rows for
+   * the free slots. With synchronous=FULL every commit is an fsync, so batching them is what makes delivery fast;
+   * an outcome lost in a crash before its commit only means that row is sent again (at-least-once).
+   */
   function pump(): void {
-    if (!running || pumping) return;
+    // After stop(), only outcomes still waiting are written (stop flushes them before the database closes).
+    if (pumping || (!running && pendingOutcomes.length === 0)) return;
     pumping = true;
     try {
-      const rows = claimDueRows(db, relaySettings().concurrency - inFlight.size, now());
+      const outcomes = pendingOutcomes.splice(0);
+      const at = now();
+      const rows = withoutFsync(() =>
+        db.transaction((): OutboundRow[] => {
+          for (const outcome of outcomes) applyOutcome(outcome, at);
+          return running ? claimDueRows(db, relaySettings().concurrency - inFlight.size, at) : [];
+        }).immediate(),
+      );
+      for (const outcome of outcomes) countOutcome(outcome);
       for (const row of rows) {
-        const attempt = send(row).finally(() => {
-          inFlight.delete(row.id);
-          schedulePump();
-        });
+        const attempt = send(row)
+          .then(
+            (outcome) => void pendingOutcomes.push(outcome),
+            (error: unknown) => {
+              // send() turns every failure into an outcome; reaching this is a bug, and the row is retried.
+              log.error({ row: row.id, err: error }, 'delivery attempt failed unexpectedly');
+              void pendingOutcomes.push({ id: row.id, state: 'deferred', reply: 'internal error', nextAttemptAt: now() + 60_000, row });
+            },
+          )
+          .finally(() => {
+            inFlight.delete(row.id);
+            schedulePump();
+          });
         inFlight.set(row.id, attempt);
       }
     } catch (error) {
@@ -197,6 +226,53 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     }
     armWakeTimer();
     notifyIdle();
+  }
+
+  /**
+   * The queue's own bookkeeping commits without an fsync (WAL, synchronous=NORMAL): a killed process loses none of it,
+   * and a power cut can only undo the last few outcomes, whose rows are then sent again, which at-least-once allows.
+   * What must survive a power cut is the fan-out itself, and that is committed by the list pipeline with a full fsync.
+   */
+  function withoutFsync<T>(work: () => T): T {
+    const previous = db.pragma('synchronous', { simple: true }) as number;
+    if (previous <= 1) return work();
+    db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      db.pragma(`synchronous = ${previous}`);
+    }
+  }
+
+  function applyOutcome(outcome: AttemptOutcome, at: number): void {
+    if (outcome.state === 'sent') markSent(db, outcome.id, outcome.reply, at);
+    else if (outcome.state === 'deferred') markDeferred(db, outcome.id, outcome.reply, outcome.nextAttemptAt, at);
+    else markFinal(db, outcome.id, outcome.state, outcome.reply, at);
+  }
+
+  function countOutcome(outcome: AttemptOutcome): void {
+    const { row } = outcome;
+    switch (outcome.state) {
+      case 'sent':
+        metrics.increment('embargo_delivered_total', {}, 1, 'Copies accepted by the relay');
+        log.debug({ row: row.id, list: row.list, attempts: row.attempts }, 'delivered');
+        break;
+      case 'deferred':
+        metrics.increment('embargo_deferred_total', {}, 1, 'Delivery attempts deferred (4xx, network error, timeout)');
+        log.info({ row: row.id, list: row.list, attempts: row.attempts, retryAt: new Date(outcome.nextAttemptAt).toISOString(), reply: outcome.reply }, 'delivery deferred');
+        break;
+      case 'failed':
+        metrics.increment('embargo_failed_total', {}, 1, 'Copies the relay refused permanently (5xx)');
+        log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply: outcome.reply }, 'delivery failed permanently');
+        break;
+      case 'expired':
+        metrics.increment('embargo_expired_total', {}, 1, 'Copies given up after the maximum age');
+        log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply: outcome.reply }, 'delivery expired');
+        break;
+      case 'suspended':
+        log.info({ row: row.id, list: row.list }, 'not sent: member suspended after bounces');
+        break;
+    }
   }
 
   function armWakeTimer(): void {
@@ -213,7 +289,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   }
 
   function notifyIdle(): void {
-    if (inFlight.size > 0 || idleWaiters.length === 0) return;
+    if (inFlight.size > 0 || pendingOutcomes.length > 0 || idleWaiters.length === 0) return;
     const due = nextDueAt(db);
     if (due !== null && due <= now() && running) return;
     const waiters = idleWaiters;
@@ -239,20 +315,19 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     if (cached.users <= 0) payloadCache.delete(payloadId);
   }
 
-  async function send(row: OutboundRow): Promise<void> {
+  /** One attempt for one row; never throws: every ending is an outcome for the next write turn. */
+  async function send(row: OutboundRow): Promise<AttemptOutcome> {
     const started = now();
     if (isSuspended(db, row.list, row.recipient)) {
-      markFinal(db, row.id, 'suspended', 'not sent: delivery to this member is suspended after bounces', started);
-      return;
+      return { id: row.id, state: 'suspended', reply: 'not sent: delivery to this member is suspended after bounces', row };
     }
     const parts = loadCopyParts(db, row.id);
-    if (!parts) return; // purged while we picked it up
+    if (!parts) return { id: row.id, state: 'failed', reply: 'row was deleted while being sent', row };
     const payload = parts.payloadId !== null ? takePayload(parts.payloadId) : null;
     try {
       if (parts.payloadId !== null && !payload) {
-        markFinal(db, row.id, 'failed', 'message content missing: its payload row was deleted', started);
         log.error({ row: row.id, list: row.list }, 'outbound row has no payload');
-        return;
+        return { id: row.id, state: 'failed', reply: 'message content missing: its payload row was deleted', row };
       }
       const config = options.config();
       const from = verpAddress(secret, row.list, config.server.domain, row.id);
@@ -262,39 +337,25 @@ export function createDelivery(options: DeliveryOptions): Delivery {
         // Streamed, so a big fan-out does not hold one concatenated copy per connection in memory.
         raw: Readable.from(chunks.filter((chunk) => chunk.length > 0), { objectMode: false }),
       });
-      const finished = now();
-      markSent(db, row.id, String(info.response ?? '250 accepted'), finished);
-      metrics.increment('embargo_delivered_total', {}, 1, 'Copies accepted by the relay');
-      metrics.observe('embargo_delivery_seconds', (finished - started) / 1000, 'Time for one copy to be accepted by the relay');
-      log.debug({ row: row.id, list: row.list, attempts: row.attempts }, 'delivered');
+      metrics.observe('embargo_delivery_seconds', (now() - started) / 1000, 'Time for one copy to be accepted by the relay');
+      return { id: row.id, state: 'sent', reply: String(info.response ?? '250 accepted'), row };
     } catch (error) {
-      recordFailure(row, error);
+      return failureOutcome(row, error);
     } finally {
       if (parts.payloadId !== null && payload) releasePayload(parts.payloadId);
     }
   }
 
-  function recordFailure(row: OutboundRow, error: unknown): void {
+  function failureOutcome(row: OutboundRow, error: unknown): AttemptOutcome {
     const relay = relaySettings();
     const { outcome, reply } = classifyDeliveryError(error);
     const finished = now();
-    if (outcome === 'fail') {
-      markFinal(db, row.id, 'failed', reply, finished);
-      metrics.increment('embargo_failed_total', {}, 1, 'Copies the relay refused permanently (5xx)');
-      log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply }, 'delivery failed permanently');
-      return;
-    }
-    const age = finished - (row.retriedAt ?? row.createdAt);
-    if (age > relay.maxAgeHours * 3_600_000) {
-      markFinal(db, row.id, 'expired', `expired after ${row.attempts} attempts; last reply: ${reply}`, finished);
-      metrics.increment('embargo_expired_total', {}, 1, 'Copies given up after the maximum age');
-      log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply }, 'delivery expired');
-      return;
+    if (outcome === 'fail') return { id: row.id, state: 'failed', reply, row };
+    if (finished - (row.retriedAt ?? row.createdAt) > relay.maxAgeHours * 3_600_000) {
+      return { id: row.id, state: 'expired', reply: `expired after ${row.attempts} attempts; last reply: ${reply}`, row };
     }
     const delay = retryDelaySeconds(relay.retrySchedule, row.attempts) * 1000;
-    markDeferred(db, row.id, reply, finished + delay, finished);
-    metrics.increment('embargo_deferred_total', {}, 1, 'Delivery attempts deferred (4xx, network error, timeout)');
-    log.info({ row: row.id, list: row.list, attempts: row.attempts, retryInSeconds: delay / 1000, reply }, 'delivery deferred');
+    return { id: row.id, state: 'deferred', reply, nextAttemptAt: finished + delay, row };
   }
 
   function sweep(): void {
@@ -336,6 +397,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       await Promise.race([Promise.allSettled([...inFlight.values()]), grace]);
       transport?.close({ force: true });
       await Promise.allSettled([...inFlight.values()]);
+      pump();
       transport = null;
       transportKey = '';
       notifyIdle();
