@@ -1,10 +1,11 @@
 // Checks that need more than one field or more than one file: duplicate members, colliding addresses, announce/publish rules.
 import type { ParsedList } from './loader.ts';
+import type { SourceFile } from './source.ts';
 import type { ConfigError, ServerConfig } from './types.ts';
 
 const reservedSuffixes = ['-request', '-owner', '-sendkey', '-bounces'] as const;
 
-export function crossListErrors(lists: ParsedList[], server: ServerConfig | null): ConfigError[] {
+export function crossListErrors(lists: ParsedList[], server: ServerConfig | null, serverSource: SourceFile | null): ConfigError[] {
   const errors: ConfigError[] = [];
   const byName = new Map(lists.map((list) => [list.name, list]));
   const listAddresses = new Set<string>();
@@ -14,6 +15,14 @@ export function crossListErrors(lists: ParsedList[], server: ServerConfig | null
       listAddresses.add(`${list.name}@${domain}`);
       for (const suffix of reservedSuffixes) listAddresses.add(`${list.name}${suffix}@${domain}`);
     }
+  }
+
+  if (server && serverSource) {
+    server.admins.forEach((admin, position) => {
+      if (listAddresses.has(admin.toLowerCase())) {
+        errors.push(serverSource.error(['admins', position], `${admin} is an address of this server; admin notices sent there would loop`));
+      }
+    });
   }
 
   for (const list of lists) {

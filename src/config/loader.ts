@@ -24,7 +24,7 @@ export async function loadConfig(configDir: string): Promise<LoadResult> {
   const root = path.resolve(configDir);
   const errors: ConfigError[] = [];
 
-  const server = await loadServer(root, errors);
+  const { server, source: serverSource } = await loadServer(root, errors);
   const parsedLists = await loadListFiles(root, errors);
   const keyIndex = await loadKeyIndex(path.join(root, 'keys'), errors);
 
@@ -42,7 +42,7 @@ export async function loadConfig(configDir: string): Promise<LoadResult> {
       });
     }),
   );
-  errors.push(...crossListErrors(parsedLists, server));
+  errors.push(...crossListErrors(parsedLists, server, serverSource));
 
   if (errors.length > 0 || !server) return { ok: false, errors: sortErrors(errors) };
   // Sorted so that iteration order (and thus logs and tests) does not depend on directory order.
@@ -79,14 +79,14 @@ async function readSource(file: string, errors: ConfigError[], missingHint: stri
   return source;
 }
 
-async function loadServer(root: string, errors: ConfigError[]): Promise<ServerConfig | null> {
+async function loadServer(root: string, errors: ConfigError[]): Promise<{ server: ServerConfig | null; source: SourceFile | null }> {
   const file = path.join(root, 'server.yaml');
   const source = await readSource(file, errors, ' (is the config directory right? it must hold server.yaml and lists/)');
-  if (!source) return null;
+  if (!source) return { server: null, source: null };
   const result = serverSchema.safeParse(source.value);
   if (!result.success) {
     errors.push(...issuesToErrors(source, serverSchema, result.error.issues));
-    return null;
+    return { server: null, source };
   }
   const settings: ServerSettings = result.data;
   const base = path.dirname(file);
@@ -100,8 +100,8 @@ async function loadServer(root: string, errors: ConfigError[]): Promise<ServerCo
   if (settings.keys.passphraseFile) {
     settings.keys.passphraseFile = await existingFile(source, ['keys', 'passphraseFile'], base, settings.keys.passphraseFile, errors);
   }
-  if (errors.length > before) return null;
-  return { ...settings, configDir: root, file, dataPath: path.resolve(base, settings.dataDir) };
+  if (errors.length > before) return { server: null, source };
+  return { server: { ...settings, configDir: root, file, dataPath: path.resolve(base, settings.dataDir) }, source };
 }
 
 /** Resolves a path named in `source` relative to that file and checks it is a readable file. */

@@ -367,6 +367,11 @@ describe('cross-field checks', () => {
     expectOneError(errors, dir.path('lists/a.yaml'), 10, /^b-request@lists\.example\.org is an address of this server/);
     expectOneError(errors, dir.path('lists/a.yaml'), 11, /^maxMessageBytes 999999999 is larger than smtp\.maxMessageBytes 26214400/);
   });
+
+  it('an admin address that is one of the lists\' own addresses', async () => {
+    const dir = configWith({ 'a.yaml': announceList }, minimalServerYaml.replace('  - postmaster@lists.example.org\n', '  - postmaster@lists.example.org\n  - A-Owner@lists.example.org\n'));
+    expectOneError(await errorsOf(dir), dir.path('server.yaml'), 14, /^A-Owner@lists\.example\.org is an address of this server; admin notices sent there would loop$/, 5);
+  });
 });
 
 describe('all errors at once, formatted', () => {
