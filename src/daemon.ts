@@ -19,6 +19,7 @@ import type { Logger } from './util/log.ts';
 import { metrics } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { embargoReleaseComponent } from './archive/component.ts';
+import { createSchedules } from './ops/schedules.ts';
 
 /** A part of the daemon with a lifetime: started after SMTP intake, stopped (in reverse order) after it. */
 export interface Component {
@@ -57,7 +58,8 @@ const builtinComponents: ComponentFactory[] = [
   (context) => createHttpComponent(context),
   // embargo release (src/archive/): publishes advisories whose embargo ended, at start and on schedules.embargoRelease.
   embargoReleaseComponent(),
-  // schedules (node-cron): retries, digests, cleanup;                    e.g. (context) => createSchedules(context),
+  // scheduled jobs (src/ops/): key-expiry warnings, held-post digest, cleanup, on server.yaml schedules.
+  (context) => createSchedules(context),
 ];
 // ────────────────────────────────────────────────────────────────────────────────────────────────────
 

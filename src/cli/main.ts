@@ -8,6 +8,9 @@ import { registerQueue } from './commands/queue.ts';
 import { registerBounces } from './commands/bounces.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerModeration } from './commands/moderation.ts';
+import { registerMembers } from './commands/members.ts';
+import { registerKeys } from './commands/keys.ts';
+import { registerSink } from './commands/sink.ts';
 import { exitCodes } from './exit-codes.ts';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +32,9 @@ export function buildProgram(): Command {
   registerBounces(program);
   registerArchive(program);
   registerModeration(program);
+  registerMembers(program);
+  registerKeys(program);
+  registerSink(program);
 
   // commander copies exitOverride into commands created after it; this also covers ones attached with addCommand().
   for (const command of program.commands) command.exitOverride();

@@ -3,6 +3,7 @@ import { spoolMigrations } from '../smtp/spool-schema.ts';
 import { outboundMigrations } from '../smtp/outbound-schema.ts';
 import { listMigrations } from '../lists/lists-schema.ts';
 import { archiveMigrations } from '../archive/archive-schema.ts';
+import { opsMigrations } from '../ops/ops-schema.ts';
 
 export interface Migration {
   /** Unique, never renamed: `module-NNN-what`. */
@@ -16,4 +17,5 @@ export const migrations: Migration[] = [
   ...outboundMigrations,
   ...listMigrations,
   ...archiveMigrations,
+  ...opsMigrations,
 ];

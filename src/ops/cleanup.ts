@@ -1,0 +1,37 @@
+// Daily job: deletes finished spool rows and old outbound rows (delivered and dead letters) past their retention time.
+import { cleanupOutbound } from '../smtp/outbound.ts';
+import { createSpool } from '../smtp/spool.ts';
+import { metrics } from '../util/metrics.ts';
+import { dayMs, type JobServices } from './jobs.ts';
+
+export interface CleanupResult {
+  spoolRows: number;
+  outboundRows: number;
+  moderationRows: number;
+  keyReminders: number;
+}
+
+/**
+ * Spool rows that are done, rejected or discarded and older than `spoolRetentionDays` go; held and shunted rows stay
+ * whatever their age (they wait for a human). Delivered rows and dead letters (failed, expired, suspended) older than
+ * `deadLetterRetentionDays` go with the payloads nobody needs any more. Rows still waiting to be sent are never touched.
+ */
+export function runCleanup(services: JobServices, now: Date): CleanupResult {
+  const { db } = services;
+  const { spoolRetentionDays, deadLetterRetentionDays } = services.config().server.schedules;
+  const result = db.transaction((): CleanupResult => {
+    const spoolRows = createSpool(db).purgeFinished(now.getTime() - spoolRetentionDays * dayMs);
+    const outboundRows = cleanupOutbound(db, deadLetterRetentionDays, now.getTime());
+    // A decided post whose spool row is gone has nothing left to act on.
+    const moderationRows = db
+      .prepare(`DELETE FROM moderation WHERE decision != 'pending' AND spool_id NOT IN (SELECT id FROM spool)`)
+      .run().changes;
+    // Reminder records only matter for a week; a month keeps them readable for an admin looking back.
+    const keyReminders = db.prepare('DELETE FROM key_reminders WHERE sent_at < ?').run(now.getTime() - 30 * dayMs).changes;
+    return { spoolRows, outboundRows, moderationRows, keyReminders };
+  })();
+  metrics.increment('embargo_cleanup_deleted_total', { table: 'spool' }, result.spoolRows, 'Rows deleted by the cleanup job');
+  metrics.increment('embargo_cleanup_deleted_total', { table: 'outbound' }, result.outboundRows, 'Rows deleted by the cleanup job');
+  services.logger.info({ ...result }, 'cleanup done');
+  return result;
+}

@@ -1,0 +1,90 @@
+// The scheduled jobs as one daemon component: node-cron calls each job with the current time; schedules follow server.yaml live.
+import cron from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
+import type { Config } from '../config/types.ts';
+import type { Component, DaemonContext } from '../daemon.ts';
+import { metrics } from '../util/metrics.ts';
+import { runCleanup } from './cleanup.ts';
+import { runHeldDigest } from './held-digest.ts';
+import type { JobServices } from './jobs.ts';
+import { runKeyExpiryWarnings } from './key-expiry.ts';
+
+export interface Job {
+  name: string;
+  /** The cron expression from the config. */
+  schedule(config: Config): string;
+  run(services: JobServices, now: Date): Promise<unknown> | unknown;
+}
+
+export const jobs: Job[] = [
+  { name: 'key-expiry-warning', schedule: (config) => config.server.schedules.keyExpiryWarning, run: runKeyExpiryWarnings },
+  { name: 'held-digest', schedule: (config) => config.server.schedules.heldDigest, run: runHeldDigest },
+  { name: 'cleanup', schedule: (config) => config.server.schedules.cleanup, run: runCleanup },
+];
+
+/** The component plugged into src/daemon.ts. Jobs never overlap themselves; a failing run is logged and counted, not thrown. */
+export function createSchedules(context: DaemonContext, options: { jobs?: Job[]; now?: () => Date } = {}): Component {
+  const clock = options.now ?? (() => new Date());
+  const logger = context.logger.child({ component: 'schedules' });
+  const services: JobServices = { config: context.config, db: context.db, logger, listKey: context.listKey };
+  const tasks = new Map<string, { expression: string; task: ScheduledTask }>();
+  const running = new Map<string, Promise<void>>();
+  let started = false;
+
+  const runJob = (job: Job): Promise<void> => {
+    const already = running.get(job.name);
+    if (already) return already;
+    const run = (async () => {
+      const started = performance.now();
+      try {
+        await job.run(services, clock());
+        metrics.increment('embargo_job_runs_total', { job: job.name, outcome: 'ok' }, 1, 'Scheduled job runs by outcome');
+      } catch (error) {
+        metrics.increment('embargo_job_runs_total', { job: job.name, outcome: 'error' }, 1, 'Scheduled job runs by outcome');
+        logger.error({ job: job.name, err: error instanceof Error ? error.message : String(error) }, 'scheduled job failed');
+      } finally {
+        metrics.observe('embargo_job_seconds', (performance.now() - started) / 1000, 'Scheduled job run time');
+        running.delete(job.name);
+      }
+    })();
+    running.set(job.name, run);
+    return run;
+  };
+
+  /** (Re)creates the cron task of every job whose expression changed; an invalid expression keeps the job off and says so. */
+  const apply = async (config: Config) => {
+    for (const job of options.jobs ?? jobs) {
+      const expression = job.schedule(config);
+      const current = tasks.get(job.name);
+      if (current?.expression === expression) continue;
+      if (current) await current.task.destroy();
+      tasks.delete(job.name);
+      if (!cron.validate(expression)) {
+        logger.error({ job: job.name, schedule: expression }, 'invalid cron expression in server.yaml schedules; job not scheduled');
+        continue;
+      }
+      const task = cron.schedule(expression, () => runJob(job), { name: `embargo-${job.name}`, noOverlap: true });
+      tasks.set(job.name, { expression, task });
+      logger.debug({ job: job.name, schedule: expression }, 'job scheduled');
+    }
+  };
+
+  context.onConfigReload((config) => {
+    if (!started) return;
+    apply(config).catch((error: unknown) => logger.error({ err: error instanceof Error ? error.message : String(error) }, 'rescheduling failed'));
+  });
+
+  return {
+    name: 'schedules',
+    async start() {
+      started = true;
+      await apply(context.config());
+    },
+    async stop() {
+      started = false;
+      for (const { task } of tasks.values()) await task.destroy();
+      tasks.clear();
+      await Promise.allSettled([...running.values()]);
+    },
+  };
+}
