@@ -1,6 +1,6 @@
 // Builds the headers of what a list sends: List-Id (RFC 2919), List-* (RFC 2369), the DMARC-safe From, threading.
 import type { Config, ListConfig, Member } from '../config/types.ts';
-import { archivedAtUrl as archiveMessageUrl, listPath } from '../archive/urls.ts';
+import { archivedAtUrl as archiveMessageUrl, listPath, publicBaseUrl } from '../archive/urls.ts';
 import { listAddressFor } from './addresses.ts';
 import { encodeWords, headerValue, quoteDisplayName } from './headers.ts';
 import type { HeaderList, Mailbox } from './headers.ts';
@@ -10,22 +10,14 @@ export function listIdOf(list: ListConfig, domain: string): string {
   return `${list.name}.${domain}`;
 }
 
-/** Base URL of the public web archive, or null when the daemon serves no web pages. */
-export function publicBaseUrl(config: Config): string | null {
-  const { http } = config.server;
-  if (!http.enabled) return null;
-  const base = http.publicUrl ?? `http://${http.host}:${http.port}`;
-  return base.replace(/\/+$/, '');
-}
-
-// The web archive owns its URL scheme (src/archive/urls.ts); these add "no web pages, no URL".
+/** The web archive's page of a list, or null when the daemon serves no web pages. */
 export function listArchiveUrl(config: Config, list: ListConfig): string | null {
-  const base = publicBaseUrl(config);
-  return base ? `${base}${listPath(list.name)}` : null;
+  return config.server.http.enabled ? publicBaseUrl(config) + listPath(list.name) : null;
 }
 
+/** RFC 5064 Archived-At of one post, or null when the daemon serves no web pages. */
 export function archivedAtUrl(config: Config, list: ListConfig, messageId: string): string | null {
-  return publicBaseUrl(config) ? archiveMessageUrl(config, list.name, messageId) : null;
+  return config.server.http.enabled ? archiveMessageUrl(config, list.name, messageId) : null;
 }
 
 /** The List-* fields every post and list mail carries. */

@@ -69,7 +69,6 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
             const row = daemon.spool.claimNext();
             if (!row) break;
             await processRow(row);
-            await new Promise<void>((resolve) => setImmediate(resolve));
           }
         } while (again && !stopped);
       } finally {
