@@ -121,7 +121,7 @@ export interface SealInput {
   recipients: Recipient[];
 }
 
-export { ensureListKey, importListKey, listKeyFile } from './list-keys.ts';
+export { ensureListKey, importListKey, listKeyFile, generateMemberKey } from './list-keys.ts';
 export { parseMemberKey, fingerprintsInArmored, checkMemberKey, KeyReadError } from './member-keys.ts';
 export { openMessage, DEFAULT_LIMITS } from './open.ts';
 export {

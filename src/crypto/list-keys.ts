@@ -134,3 +134,19 @@ export async function importListKey(options: {
   await writeFile(join(directory, `${options.listName}.public.asc`), listKey.armoredPublicKey, { mode: 0o644 });
   return listKey;
 }
+
+/**
+ * A fresh v4 key pair for a member address, for tests and benchmarks that need many keys without GnuPG
+ * (the daemon itself never makes member keys).
+ */
+export async function generateMemberKey(options: {
+  address: string;
+  algorithm?: 'curve25519' | 'rsa3072' | 'rsa4096';
+}): Promise<{ armoredPublicKey: string; armoredSecretKey: string }> {
+  const userIDs = [{ email: options.address }];
+  const generated =
+    options.algorithm === 'rsa3072' || options.algorithm === 'rsa4096'
+      ? await openpgp.generateKey({ type: 'rsa', rsaBits: options.algorithm === 'rsa3072' ? 3072 : 4096, userIDs, format: 'armored', config: compatibleConfig })
+      : await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs, format: 'armored', config: compatibleConfig });
+  return { armoredPublicKey: generated.publicKey, armoredSecretKey: generated.privateKey };
+}

@@ -103,7 +103,7 @@ export function splitHeaders(raw: Buffer): { headers: MimeHeader[]; bodyStart: n
       const name = text.slice(0, colon).trim();
       const value = text
         .slice(colon + 1)
-        .replace(/\r?\n[ \t]/g, ' ')
+        .replace(/\r?\n(?=[ \t])/g, '')
         .replace(/\r?\n$/, '')
         .trim();
       headers.push({ name, key: name.toLowerCase(), value, raw: rawHeader });

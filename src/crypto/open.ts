@@ -171,13 +171,19 @@ function findInlineText(entity: MimeEntity): MimeEntity | undefined {
     const bytes = decodeBody(entity);
     return bytes.includes(BEGIN_MESSAGE) || bytes.includes(BEGIN_SIGNED) ? entity : undefined;
   }
-  if (type === 'multipart/alternative' || type === 'multipart/mixed' || type === 'multipart/related') {
+  if (type === 'multipart/alternative') {
+    // The plain-text alternative carries the armor; the HTML twin is never trusted.
     for (const child of entity.children) {
+      if (child.contentType.type === 'text/html') continue;
       const found = findInlineText(child);
       if (found) return found;
-      // Only the first part of a mixed message is its body; later parts are attachments.
-      if (type === 'multipart/mixed' && child.contentType.type.startsWith('text/')) return undefined;
     }
+    return undefined;
+  }
+  if (type === 'multipart/mixed' || type === 'multipart/related') {
+    // Only the first part is the body; later parts are attachments (an attached .asc file is not the message).
+    const first = entity.children[0];
+    return first ? findInlineText(first) : undefined;
   }
   return undefined;
 }
