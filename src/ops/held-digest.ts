@@ -57,7 +57,7 @@ export async function runHeldDigest(services: JobServices, now: Date): Promise<H
     result.lists.push({ list: list.name, held: held.length, moderators: moderators.length });
   }
   services.db.transaction(() => {
-    result.copies = enqueueListMail(services.db, mail, now);
+    result.copies = enqueueListMail(services.db, mail);
   })();
   metrics.increment('embargo_held_digests_total', {}, result.copies, 'Held-post digests sent to moderators');
   services.logger.info({ lists: result.lists.length, copies: result.copies }, 'held-post digest done');

@@ -19,13 +19,16 @@ export interface ListMail {
   batches: OutgoingMail[];
 }
 
-/** Enqueues every copy (delivery wakes on enqueue); call inside the job's transaction. Returns the copies enqueued. */
-export function enqueueListMail(db: Db, mail: ListMail[], now: Date): number {
+/**
+ * Enqueues every copy (delivery wakes on enqueue); call inside the job's transaction. Returns the copies enqueued.
+ * The queue runs on the wall clock, not on the job's `now` (which tests move ahead), so copies are due at once.
+ */
+export function enqueueListMail(db: Db, mail: ListMail[]): number {
   let copies = 0;
   for (const { list, batches } of mail) {
     for (const batch of batches) {
       if (batch.copies.length === 0) continue;
-      enqueueOutgoing(db, { spoolId: null, list: list.name, payload: batch.payload, copies: batch.copies }, now.getTime());
+      enqueueOutgoing(db, { spoolId: null, list: list.name, payload: batch.payload, copies: batch.copies });
       copies += batch.copies.length;
     }
   }

@@ -138,7 +138,7 @@ export async function runKeyExpiryWarnings(services: JobServices, now: Date): Pr
 
   const record = db.prepare('INSERT OR IGNORE INTO key_reminders (address, fingerprint, expires_at, sent_at) VALUES (?, ?, ?, ?)');
   db.transaction(() => {
-    enqueueListMail(db, mail, now);
+    enqueueListMail(db, mail);
     for (const expiring of result.reminded) record.run(expiring.address, expiring.fingerprint, expiring.expiresAt.getTime(), now.getTime());
   })();
   metrics.increment('embargo_key_expiry_reminders_total', {}, result.reminded.length, 'Key-expiry reminders sent to members');
