@@ -197,13 +197,16 @@ export function insertArchiveEntry(db: Db, entry: PreparedArchiveEntry): number 
     const addReference = db.prepare('INSERT OR IGNORE INTO archive_references (entry_id, ref_key) VALUES (?, ?)');
     for (const key of entry.referenceKeys) addReference.run(id, key);
     // Replies that arrived before this message started threads of their own; they join this one now.
-    db.prepare(
-      `UPDATE archive_entries SET thread_id = ?
-       WHERE list = ? AND thread_id IN (
-         SELECT child.thread_id FROM archive_references AS reference
-         JOIN archive_entries AS child ON child.id = reference.entry_id
-         WHERE reference.ref_key = ? AND child.list = ? AND child.thread_id = child.id AND child.id <> ?)`,
-    ).run(threadId, entry.list, entry.messageKey, entry.list, id);
+    const orphanThreads = db
+      .prepare(
+        // CROSS JOIN fixes the order: look up the few references first, never scan the list's rows.
+        `SELECT child.thread_id FROM archive_references AS reference
+         CROSS JOIN archive_entries AS child ON child.id = reference.entry_id
+         WHERE reference.ref_key = ? AND child.list = ? AND child.thread_id = child.id AND child.id <> ?`,
+      )
+      .all(entry.messageKey, entry.list, id) as Array<{ thread_id: number }>;
+    const adopt = db.prepare('UPDATE archive_entries SET thread_id = ? WHERE thread_id = ?');
+    for (const orphan of orphanThreads) adopt.run(threadId, orphan.thread_id);
 
     if (entry.searchText) {
       db.prepare('INSERT INTO archive_search (rowid, subject, sender, body) VALUES (?, ?, ?, ?)').run(
