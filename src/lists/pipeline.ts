@@ -11,6 +11,7 @@ import { fanOut } from './stages/fan-out.ts';
 import { limitRate } from './stages/limit-rate.ts';
 import { moderate } from './stages/moderate.ts';
 import { verify } from './stages/verify.ts';
+import { metrics } from '../util/metrics.ts';
 
 export type Stage = (context: MessageContext) => StageResult | Promise<StageResult>;
 
@@ -42,7 +43,15 @@ export const stages: Record<StageId, Stage> = {
   moderate,
   'build-clean-copy': buildCleanCopy,
   archive,
-  'fan-out': fanOut,
+  // Timed: the fan-out duration histogram on /metrics (sealing every copy is the costly part of a post).
+  'fan-out': async (context) => {
+    const started = performance.now();
+    try {
+      return await fanOut(context);
+    } finally {
+      metrics.observe('embargo_fanout_seconds', (performance.now() - started) / 1000, 'Time of the fan-out stage per post (sealing every copy)');
+    }
+  },
 };
 
 export interface PipelineOutcome {

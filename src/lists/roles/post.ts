@@ -23,6 +23,7 @@ export async function handlePost(
   if (decision) {
     context.effects.push(() => markDecisionDone(services.db, context.spoolId, now));
     if (decision.decision === 'rejected') {
+      metrics.increment('embargo_posts_rejected_total', { list: list.name, reason: 'moderator-rejected' }, 1, 'Posts refused, by reason');
       await bounce(context, 'moderator-rejected', `rejected by ${decision.decidedBy ?? 'a moderator'}`, decision.rejectReason ?? undefined);
       return { state: 'rejected', outcome: 'reject', reason: `moderator-rejected: by ${decision.decidedBy ?? 'a moderator'}` };
     }
