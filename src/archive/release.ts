@@ -184,6 +184,11 @@ export function createEmbargoRelease(
 
   return {
     async start() {
+      metrics.gauge('embargo_archive_embargoes_pending', 'Embargoed advisories waiting for their release time', () =>
+        options.db.open
+          ? [{ labels: {}, value: (options.db.prepare('SELECT count(*) AS n FROM archive_entries WHERE release_at IS NOT NULL AND released_at IS NULL').get() as { n: number }).n }]
+          : [],
+      );
       await guarded();
       task = cron.schedule(options.config().server.schedules.embargoRelease, guarded, { name: 'embargo-release', noOverlap: true });
     },

@@ -1,6 +1,7 @@
 // Embargo release: nowhere public before its time (pages, search, feed, mbox), published after, exactly once across restarts.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbargoRelease, releaseDue, pendingEmbargoes, type ReleasedAdvisory } from '../../src/archive/release.ts';
+import { metrics } from '../../src/util/metrics.ts';
 import { createWebServer, type WebServer } from '../../src/web/server.ts';
 import { announceList, buildMail, makeArchiveFixture, publicList, type ArchiveFixture } from '../helpers/archive.ts';
 
@@ -121,8 +122,10 @@ describe('embargo release', () => {
     const component = createEmbargoRelease({ db: fixture.db, config: () => fixture.config, listKeys: fixture.listKeys, logger: fixture.logger, now: () => now });
     await component.start();
     expect(pendingEmbargoes(fixture.db)).toHaveLength(1);
+    expect(metrics.render()).toContain('\nembargo_archive_embargoes_pending 1\n');
     now = new Date('2026-05-01T12:00:00Z');
     expect(await component.runOnce()).toMatchObject([{ status: 'released' }]);
+    expect(metrics.render()).toContain('\nembargo_archive_embargoes_pending 0\n');
     await component.stop();
     expect(pendingEmbargoes(fixture.db)).toEqual([]);
   });
