@@ -1,0 +1,173 @@
+// Invariant 5 through fan-out and delivery: 200 posts to 20 members, kill -9 the daemon several times mid-way; all 4,000 copies arrive.
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { ensureListKey } from '../../src/crypto/index.ts';
+import { makeTestConfig, startTestDaemon, type TestConfig, type TestDaemon } from '../helpers/daemon.ts';
+import { createGpgHome, type GpgHome } from '../helpers/gpg.ts';
+import { startRelayPeer, type RelayPeer } from '../helpers/relay.ts';
+import { sendMail } from '../helpers/smtp.ts';
+
+const domain = 'lists.example.org';
+const listName = 'advisories';
+const posts = 200;
+const memberCount = 20;
+const kills = 4;
+const concurrency = 8;
+
+let gpg: GpgHome | null = null;
+let relay: RelayPeer | null = null;
+let config: TestConfig | null = null;
+let daemon: TestDaemon | null = null;
+
+afterAll(async () => {
+  await daemon?.stop().catch(() => undefined);
+  await relay?.close();
+  await gpg?.cleanup();
+  config?.cleanup();
+});
+
+function messageIdOf(raw: Buffer): string | null {
+  const head = raw.subarray(0, Math.max(0, raw.indexOf('\r\n\r\n'))).toString('latin1').replace(/\r\n[ \t]+/g, ' ');
+  return /^Message-ID:\s*(<[^>]+>)/im.exec(head)?.[1] ?? null;
+}
+
+/** Distinct (recipient, post) pairs the relay has, and how many messages it got in all. */
+function tally(peer: RelayPeer): { distinct: number; total: number; other: number; copies: Map<string, number> } {
+  const copies = new Map<string, number>();
+  let other = 0;
+  for (const message of peer.messages) {
+    const messageId = messageIdOf(message.raw);
+    // Only copies of the posts count; notices (e.g. a replay refusal after a lost 250) are reported apart.
+    if (!messageId?.startsWith('<crash-')) {
+      other += 1;
+      continue;
+    }
+    const key = `${message.to.join(',').toLowerCase()} ${messageId}`;
+    copies.set(key, (copies.get(key) ?? 0) + 1);
+  }
+  return { distinct: copies.size, total: peer.messages.length - other, other, copies };
+}
+
+describe('crash safety of fan-out and delivery', () => {
+  it(`delivers every one of ${posts * memberCount} copies at least once across ${kills} kill -9s, and counts the duplicates`, async () => {
+    gpg = await createGpgHome();
+    const people = [];
+    for (let index = 0; index < memberCount; index++) {
+      const address = index === 0 ? 'security@xen.example' : `security@vendor-${index}.example`;
+      const key = await gpg.generateKey({ address, name: index === 0 ? 'Xen Security Team' : `Vendor ${index}` });
+      people.push({ address, fingerprint: key.fingerprint, armored: await gpg.exportPublic(key.fingerprint) });
+    }
+    const poster = people[0];
+    relay = await startRelayPeer();
+    config = makeTestConfig({
+      relay: { host: relay.host, port: relay.port },
+      removeLists: ['xen-security-issues', 'xen-security-issues-discuss', 'predisclosure-applications'],
+      server: { admins: ['postmaster@lists.example.org'], relay: { retrySchedule: [1], concurrency } },
+      lists: {
+        [listName]: stringify({
+          description: 'Embargoed advisories (crash test)',
+          kind: 'announce',
+          archive: 'none',
+          members: people.map((person, index) => ({
+            email: person.address,
+            key: `../keys/member-${index}.asc`,
+            roles: index === 0 ? ['poster', 'recipient', 'admin'] : ['recipient'],
+          })),
+        }),
+      },
+      files: Object.fromEntries(people.map((person, index) => [`keys/member-${index}.asc`, person.armored])),
+    });
+    const listKey = await ensureListKey({ dataDir: config.dataDir, listName, domain });
+    await gpg.importKey(listKey.armoredPublicKey);
+
+    // The posts, signed by the security team and encrypted to the list key, as a PGP/MIME client sends them.
+    const raws: string[] = [];
+    for (let start = 0; start < posts; start += 8) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(8, posts - start) }, async (_, offset) => {
+          const index = start + offset;
+          const entity = `Content-Type: text/plain; charset=utf-8\r\n\r\nAdvisory ${index}: details under embargo.\r\n`;
+          const ciphertext = await gpg!.encrypt(entity, { recipients: [listKey.fingerprint], signer: poster.fingerprint });
+          const boundary = `enc-${index}`;
+          return (
+            `From: Xen Security Team <${poster.address}>\r\nTo: ${listName}@${domain}\r\nSubject: XSA-${index}\r\n` +
+            `Date: ${new Date().toUTCString()}\r\nMessage-ID: <crash-${index}@xen.example>\r\nMIME-Version: 1.0\r\n` +
+            `Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="${boundary}"\r\n\r\n` +
+            `--${boundary}\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n` +
+            `--${boundary}\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n` +
+            `${ciphertext.toString('utf8').replace(/\r?\n/g, '\r\n')}\r\n--${boundary}--\r\n`
+          );
+        }),
+      );
+      raws.push(...batch);
+    }
+
+    daemon = await startTestDaemon({ mode: 'child', config });
+    const started = Date.now();
+    let acceptedAt = 0;
+    let refusedAttempts = 0;
+
+    // Four clients submit the posts; when the daemon is down they retry until it is back (as any MTA would).
+    // A post whose 250 was lost in a kill is sent again and the list's replay check drops the second one.
+    let next = 0;
+    const submitter = async () => {
+      while (next < posts) {
+        const index = next++;
+        for (;;) {
+          const port = daemon!.smtpPort;
+          const result = await sendMail({ port, from: poster.address, to: [`${listName}@${domain}`], raw: raws[index] }).catch(() => null);
+          if (result?.ok) break;
+          refusedAttempts += 1;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    };
+    const submitting = Promise.all([submitter(), submitter(), submitter(), submitter()]).then(() => {
+      acceptedAt = Date.now() - started;
+    });
+
+    // Kill at random moments while posts arrive, are fanned out and their copies delivered; restart each time.
+    const progress: string[] = [];
+    for (let kill = 1; kill <= kills; kill++) {
+      const delay = 500 + Math.floor(Math.random() * 2000);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      const before = tally(relay);
+      await daemon.kill('SIGKILL');
+      progress.push(
+        `kill ${kill} after ${delay} ms: ${Math.min(next, posts)} posts handed over, relay had ${before.distinct}/${posts * memberCount} distinct copies`,
+      );
+      // A kill after everything was delivered would prove nothing.
+      expect(before.distinct, progress.join('\n')).toBeLessThan(posts * memberCount);
+      daemon = await startTestDaemon({ mode: 'child', config });
+    }
+    await submitting;
+
+    const deadline = Date.now() + 180_000;
+    while (tally(relay).distinct < posts * memberCount && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // Anything still on its way would show up as a duplicate a moment later; give it that moment.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const final = tally(relay);
+    const duplicates = final.total - final.distinct;
+    const duplicated = [...final.copies.values()].filter((count) => count > 1).length;
+    const summary = [
+      `all ${posts} posts accepted over SMTP ${acceptedAt} ms after the first start (${refusedAttempts} attempts hit a dead daemon and were retried)`,
+      ...progress,
+      `relay received ${final.total} copies of posts: ${final.distinct} distinct (recipient, Message-ID), ${duplicates} duplicate deliveries of ${duplicated} copies; ${final.other} other messages (notices)`,
+      `total time ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    ].join('\n');
+    console.log(`delivery crash test:\n${summary}`);
+
+    // Every post reached every member.
+    for (let index = 0; index < posts; index++) {
+      for (const person of people) {
+        const key = `${person.address} <crash-${index}@xen.example>`;
+        expect(final.copies.get(key) ?? 0, `${key}\n${summary}`).toBeGreaterThanOrEqual(1);
+      }
+    }
+    expect(final.distinct, summary).toBe(posts * memberCount);
+    // Duplicates come only from rows in flight at a kill: at most `concurrency` per kill.
+    expect(duplicates, summary).toBeLessThanOrEqual(kills * concurrency);
+  }, 400_000);
+});
