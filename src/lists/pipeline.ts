@@ -58,6 +58,8 @@ export interface PipelineOutcome {
   result: Exclude<StageResult, { kind: 'continue' }>;
   /** The stage that decided. */
   stage: StageId;
+  /** Milliseconds per stage that ran, for the debug log and tuning. */
+  timings: Partial<Record<StageId, number>>;
 }
 
 /** Runs the stages in order until one decides; running off the end means accept. Exceptions propagate: they are bugs. */
@@ -66,9 +68,12 @@ export async function runPipeline(
   order: readonly StageId[] = postPipeline,
   table: Record<StageId, Stage> = stages,
 ): Promise<PipelineOutcome> {
+  const timings: Partial<Record<StageId, number>> = {};
   for (const id of order) {
+    const started = performance.now();
     const result = await table[id](context);
-    if (result.kind !== 'continue') return { result, stage: id };
+    timings[id] = Math.round((performance.now() - started) * 10) / 10;
+    if (result.kind !== 'continue') return { result, stage: id, timings };
   }
-  return { result: { kind: 'accept' }, stage: order[order.length - 1] };
+  return { result: { kind: 'accept' }, stage: order[order.length - 1], timings };
 }

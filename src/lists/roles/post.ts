@@ -29,7 +29,8 @@ export async function handlePost(
     }
     context.approved = true;
   }
-  const { result, stage } = await runPipeline(context, postPipeline, table);
+  const { result, stage, timings } = await runPipeline(context, postPipeline, table);
+  services.logger.debug({ spoolId: context.spoolId, list: list.name, stage, outcome: result.kind, timings }, 'pipeline stages');
   metrics.increment('embargo_posts_total', { list: list.name, outcome: result.kind }, 1, 'Posts processed by the list pipeline, by outcome');
   switch (result.kind) {
     case 'accept':
