@@ -140,6 +140,41 @@ function monthOf(date: Date): string {
   return date.toISOString().slice(0, 7);
 }
 
+function prepareStatements(db: Db) {
+  return {
+    existing: db.prepare('SELECT id FROM archive_entries WHERE list = ? AND message_key = ?'),
+    insert: db.prepare(
+      `INSERT INTO archive_entries (list, visibility, message_key, thread_id, received_at, month, size, spool_id,
+         encrypted, message, message_id, sent_at, sender_name, sender_address, subject, attachment_count,
+         release_at, release_to)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    findThread: db.prepare('SELECT thread_id FROM archive_entries WHERE list = ? AND message_key = ?'),
+    setThread: db.prepare('UPDATE archive_entries SET thread_id = ? WHERE id = ?'),
+    addReference: db.prepare('INSERT OR IGNORE INTO archive_references (entry_id, ref_key) VALUES (?, ?)'),
+    // CROSS JOIN fixes the order: look up the few references first, never scan the list's rows.
+    orphanThreads: db.prepare(
+      `SELECT child.thread_id FROM archive_references AS reference
+       CROSS JOIN archive_entries AS child ON child.id = reference.entry_id
+       WHERE reference.ref_key = ? AND child.list = ? AND child.thread_id = child.id AND child.id <> ?`,
+    ),
+    adopt: db.prepare('UPDATE archive_entries SET thread_id = ? WHERE thread_id = ?'),
+    index: db.prepare('INSERT INTO archive_search (rowid, subject, sender, body) VALUES (?, ?, ?, ?)'),
+  };
+}
+
+// Preparing statements costs more than running them; one set per database handle.
+const statementCache = new WeakMap<Db, ReturnType<typeof prepareStatements>>();
+
+function statementsFor(db: Db): ReturnType<typeof prepareStatements> {
+  let statements = statementCache.get(db);
+  if (!statements) {
+    statements = prepareStatements(db);
+    statementCache.set(db, statements);
+  }
+  return statements;
+}
+
 /**
  * Stores a prepared entry and returns its row id (0 when the list keeps no archive). Synchronous so the
  * pipeline can call it inside its own transaction; idempotent by Message-ID, because a message may be
@@ -147,74 +182,53 @@ function monthOf(date: Date): string {
  */
 export function insertArchiveEntry(db: Db, entry: PreparedArchiveEntry): number {
   if (entry.visibility === 'none') return 0;
+  const statements = statementsFor(db);
   let created = false;
   const insert = db.transaction((): number => {
-    const existing = db
-      .prepare('SELECT id FROM archive_entries WHERE list = ? AND message_key = ?')
-      .get(entry.list, entry.messageKey) as { id: number } | undefined;
+    const existing = statements.existing.get(entry.list, entry.messageKey) as { id: number } | undefined;
     if (existing) return existing.id;
 
-    const headers = entry.headers;
-    const result = db
-      .prepare(
-        `INSERT INTO archive_entries (list, visibility, message_key, thread_id, received_at, month, size, spool_id,
-           encrypted, message, message_id, sent_at, sender_name, sender_address, subject, attachment_count,
-           release_at, release_to)
-         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        entry.list,
-        entry.visibility,
-        entry.messageKey,
-        entry.receivedAt.getTime(),
-        monthOf(entry.receivedAt),
-        entry.size,
-        entry.spoolId,
-        entry.encrypted ? 1 : 0,
-        entry.stored,
-        headers?.messageId ?? null,
-        headers?.sentAt?.getTime() ?? null,
-        headers?.senderName ?? null,
-        headers?.senderAddress ?? null,
-        headers?.subject ?? null,
-        headers?.attachmentCount ?? 0,
-        entry.releaseAt?.getTime() ?? null,
-        entry.releaseTo,
-      );
-    const id = Number(result.lastInsertRowid);
-    created = true;
-
-    const findThread = db.prepare('SELECT thread_id FROM archive_entries WHERE list = ? AND message_key = ?');
-    let threadId = id;
+    let parentThread: number | null = null;
     for (const key of entry.referenceKeys) {
-      const parent = findThread.get(entry.list, key) as { thread_id: number } | undefined;
+      const parent = statements.findThread.get(entry.list, key) as { thread_id: number } | undefined;
       if (parent) {
-        threadId = parent.thread_id;
+        parentThread = parent.thread_id;
         break;
       }
     }
-    db.prepare('UPDATE archive_entries SET thread_id = ? WHERE id = ?').run(threadId, id);
-    const addReference = db.prepare('INSERT OR IGNORE INTO archive_references (entry_id, ref_key) VALUES (?, ?)');
-    for (const key of entry.referenceKeys) addReference.run(id, key);
+    const headers = entry.headers;
+    const result = statements.insert.run(
+      entry.list,
+      entry.visibility,
+      entry.messageKey,
+      parentThread ?? 0,
+      entry.receivedAt.getTime(),
+      monthOf(entry.receivedAt),
+      entry.size,
+      entry.spoolId,
+      entry.encrypted ? 1 : 0,
+      entry.stored,
+      headers?.messageId ?? null,
+      headers?.sentAt?.getTime() ?? null,
+      headers?.senderName ?? null,
+      headers?.senderAddress ?? null,
+      headers?.subject ?? null,
+      headers?.attachmentCount ?? 0,
+      entry.releaseAt?.getTime() ?? null,
+      entry.releaseTo,
+    );
+    const id = Number(result.lastInsertRowid);
+    created = true;
+    // A message without an archived parent starts its own thread, named by its own row id.
+    const threadId = parentThread ?? id;
+    if (parentThread === null) statements.setThread.run(id, id);
+    for (const key of entry.referenceKeys) statements.addReference.run(id, key);
     // Replies that arrived before this message started threads of their own; they join this one now.
-    const orphanThreads = db
-      .prepare(
-        // CROSS JOIN fixes the order: look up the few references first, never scan the list's rows.
-        `SELECT child.thread_id FROM archive_references AS reference
-         CROSS JOIN archive_entries AS child ON child.id = reference.entry_id
-         WHERE reference.ref_key = ? AND child.list = ? AND child.thread_id = child.id AND child.id <> ?`,
-      )
-      .all(entry.messageKey, entry.list, id) as Array<{ thread_id: number }>;
-    const adopt = db.prepare('UPDATE archive_entries SET thread_id = ? WHERE thread_id = ?');
-    for (const orphan of orphanThreads) adopt.run(threadId, orphan.thread_id);
+    const orphans = statements.orphanThreads.all(entry.messageKey, entry.list, id) as Array<{ thread_id: number }>;
+    for (const orphan of orphans) statements.adopt.run(threadId, orphan.thread_id);
 
     if (entry.searchText) {
-      db.prepare('INSERT INTO archive_search (rowid, subject, sender, body) VALUES (?, ?, ?, ?)').run(
-        id,
-        entry.searchText.subject,
-        entry.searchText.sender,
-        entry.searchText.body,
-      );
+      statements.index.run(id, entry.searchText.subject, entry.searchText.sender, entry.searchText.body);
     }
     return id;
   });
