@@ -6,7 +6,7 @@ import type { Config, ConfigError, ServerConfig } from './config/types.ts';
 import { watchConfig } from './config/watch.ts';
 import { ensureListKey } from './crypto/index.ts';
 import type { ListKey } from './crypto/index.ts';
-import { startSmtpServer } from './smtp/server.ts';
+import { startIntakeThread } from './smtp/intake-host.ts';
 import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
 import { createSpool } from './smtp/spool.ts';
@@ -185,9 +185,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
     };
 
-    smtp = await startSmtpServer({
-      config: () => current,
-      spool,
+    // Intake runs in its own thread with its own database connection: list processing never delays a 250.
+    smtp = await startIntakeThread({
+      config: current,
+      databaseFile: databaseFile(current),
       logger: logger.child({ component: 'smtp' }),
       onSpooled: (id) => {
         for (const listener of spooledListeners) listener(id);

@@ -5,18 +5,38 @@ import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.ts';
 import { resolveListAddress } from '../lists/addresses.ts';
-import type { Logger } from '../util/log.ts';
-import { metrics } from '../util/metrics.ts';
+import { metrics as processMetrics } from '../util/metrics.ts';
 import { createRateLimiter } from './rate-limit.ts';
+import { isLockConflict } from './spool.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
+
+type LogMethod = (fields: Record<string, unknown>, message: string) => void;
+
+/** The part of a pino logger intake uses (the intake thread relays these calls to the daemon's logger). */
+export interface IntakeLogger {
+  debug: LogMethod;
+  info: LogMethod;
+  warn: LogMethod;
+  error: LogMethod;
+}
+
+/** The part of the metrics registry intake uses (the intake thread relays these to the daemon's registry). */
+export interface IntakeMetrics {
+  increment(name: string, labels?: Record<string, string>, by?: number, help?: string): void;
+  observe(name: string, seconds: number, help?: string, buckets?: number[]): void;
+}
 
 export interface SmtpServerOptions {
   /** Read on every command, so a config reload (new lists, limits) applies to running connections. */
   config(): Config;
   spool: Spool;
-  logger: Logger;
+  logger: IntakeLogger;
+  /** Default: the process-wide registry of src/util/metrics.ts. */
+  metrics?: IntakeMetrics;
   /** Called after each message is committed, so the pipeline worker wakes up. */
   onSpooled?(id: string): void;
+  /** How long a message waits for another connection's write lock before the client gets 451. Default 5 s. */
+  maxLockWaitMs?: number;
   /** How long shutdown waits for transactions in flight before cutting connections. Default 10 s. */
   shutdownTimeoutMs?: number;
 }
@@ -48,20 +68,38 @@ function readTls(config: Config): TlsFiles | null {
   return { key: readFileSync(resolve(base, tls.key)), cert: readFileSync(resolve(base, tls.cert)) };
 }
 
-/** Group commit: messages that finish DATA in the same event-loop turn share one transaction (one fsync). */
-function createGroupCommitter(spool: Spool) {
-  let pending: Array<{ entry: SpoolEntry; resolve(id: string): void; reject(error: unknown): void }> = [];
+/**
+ * Group commit: messages that finish DATA in the same event-loop turn share one transaction (one fsync).
+ * When another connection holds the write lock, the batch waits without blocking the event loop (SQLite's own
+ * busy handler would sleep the thread in steps of up to 100 ms) and messages arriving meanwhile join it.
+ */
+function createGroupCommitter(spool: Spool, metrics: IntakeMetrics, maxLockWaitMs: number) {
+  type Pending = { entry: SpoolEntry; since: number; resolve(id: string): void; reject(error: unknown): void };
+  let pending: Pending[] = [];
   let scheduled = false;
 
-  const flush = () => {
+  const schedule = (delayMs: number) => {
+    if (scheduled) return;
+    scheduled = true;
+    if (delayMs === 0) setImmediate(flush);
+    else setTimeout(flush, delayMs);
+  };
+
+  function flush() {
     scheduled = false;
     const batch = pending;
     pending = [];
+    if (batch.length === 0) return;
     try {
       const ids = spool.insertMany(batch.map((item) => item.entry));
       batch.forEach((item, index) => item.resolve(ids[index]));
       metrics.observe('embargo_spool_commit_batch_size', batch.length, 'Messages per spool transaction', [1, 2, 5, 10, 20, 50, 100]);
     } catch (batchError) {
+      if (isLockConflict(batchError) && performance.now() - batch[0].since < maxLockWaitMs) {
+        pending = batch.concat(pending);
+        schedule(1);
+        return;
+      }
       if (batch.length === 1) {
         batch[0].reject(batchError);
         return;
@@ -75,24 +113,22 @@ function createGroupCommitter(spool: Spool) {
         }
       }
     }
-  };
+  }
 
   return (entry: SpoolEntry): Promise<string> =>
     new Promise((resolvePromise, rejectPromise) => {
-      pending.push({ entry, resolve: resolvePromise, reject: rejectPromise });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+      pending.push({ entry, since: performance.now(), resolve: resolvePromise, reject: rejectPromise });
+      schedule(0);
     });
 }
 
 export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpIntake> {
   const { spool, logger } = options;
+  const metrics = options.metrics ?? processMetrics;
   const initial = options.config();
   const smtpSettings = () => options.config().server.smtp;
   const limiter = createRateLimiter(() => smtpSettings().rateLimit);
-  const store = createGroupCommitter(spool);
+  const store = createGroupCommitter(spool, metrics, options.maxLockWaitMs ?? 5_000);
   const counted = new Set<string>();
   let closing = false;
   let inFlight = 0;
@@ -209,7 +245,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
             try {
               options.onSpooled?.(id);
             } catch (error) {
-              logger.error({ spoolId: id, err: error }, 'onSpooled callback failed');
+              logger.error({ spoolId: id, err: error instanceof Error ? error.message : String(error) }, 'onSpooled callback failed');
             }
           },
           (error: unknown) => {
@@ -252,7 +288,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         }
       })();
       if (next && tls) server.updateSecureContext({ key: next.key, cert: next.cert });
-      else if (next && !tls) logger.warn('smtp tls added to the config: restart to offer STARTTLS');
+      else if (next && !tls) logger.warn({}, 'smtp tls added to the config: restart to offer STARTTLS');
     },
     async close() {
       if (closing) return;

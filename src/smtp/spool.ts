@@ -85,6 +85,12 @@ function toRow(row: RawRow): SpoolRow {
   };
 }
 
+/** SQLite's "another connection holds the write lock": a reason to try again later, never a failure of the data. */
+export function isLockConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
 // Crockford base32: no I, L, O, U, so ids read aloud and copied from logs survive.
 const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -168,15 +174,23 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   const claimTransaction = db.transaction(() => claimStatement.get({ now: now() }) as RawRow | undefined);
 
   return {
+    // IMMEDIATE takes the write lock at BEGIN, so a conflict shows up before any work, never halfway.
     insert(entry) {
-      return insertManyTransaction([entry])[0];
+      return insertManyTransaction.immediate([entry])[0];
     },
     insertMany(entries) {
       if (entries.length === 0) return [];
-      return insertManyTransaction(entries);
+      return insertManyTransaction.immediate(entries);
     },
     claimNext() {
-      const row = claimTransaction.immediate();
+      let row: RawRow | undefined;
+      try {
+        row = claimTransaction.immediate();
+      } catch (error) {
+        // Another connection held the write lock past busy_timeout: nothing claimable right now, not a bug.
+        if (isLockConflict(error)) return null;
+        throw error;
+      }
       return row ? toRow(row) : null;
     },
     markState(id, state, mark = {}) {

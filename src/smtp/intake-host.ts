@@ -1,0 +1,106 @@
+// Runs SMTP intake in a worker thread and bridges it to the daemon: spool notices, logs, metrics, config reloads, shutdown.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config/types.ts';
+import type { Logger } from '../util/log.ts';
+import { metrics } from '../util/metrics.ts';
+import type { FromIntakeThread, IntakeThreadData, ToIntakeThread } from './intake-messages.ts';
+import type { SmtpIntake } from './server.ts';
+
+export interface IntakeThreadOptions {
+  config: Config;
+  databaseFile: string;
+  logger: Logger;
+  onSpooled(id: string): void;
+  shutdownTimeoutMs?: number;
+}
+
+// Worker threads do not inherit the TypeScript loader, so the thread registers tsx itself before importing its body.
+const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/esm/api')), 'index.mjs')).href;
+const threadModule = new URL('./intake-thread.ts', import.meta.url).href;
+const bootstrap = `
+import(${JSON.stringify(tsxApi)})
+  .then((api) => { api.register(); return import(${JSON.stringify(threadModule)}); })
+  .catch(async (error) => {
+    const { parentPort } = await import('node:worker_threads');
+    parentPort.postMessage({ type: 'fatal', message: String((error && error.stack) || error) });
+    parentPort.close();
+  });
+`;
+
+/** Starts intake in its own thread; resolves once it listens (rejects if it cannot, e.g. the port is taken). */
+export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpIntake> {
+  const { logger } = options;
+  const workerData: IntakeThreadData = {
+    config: options.config,
+    databaseFile: options.databaseFile,
+    logLevel: logger.levelVal,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
+  };
+  const worker = new Worker(bootstrap, { eval: true, workerData });
+  const post = (message: ToIntakeThread) => worker.postMessage(message);
+  let closed: (() => void) | null = null;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+
+  return new Promise<SmtpIntake>((resolve, reject) => {
+    let listening = false;
+    worker.on('error', (error) => {
+      logger.error({ err: error.message }, 'smtp intake thread failed');
+      if (!listening) reject(error);
+    });
+    worker.once('exit', (code) => {
+      if (!listening) reject(new Error(`smtp intake thread exited with code ${code} before listening`));
+      else if (!closed) logger.error({ code }, 'smtp intake thread stopped unexpectedly');
+    });
+    worker.on('message', (message: FromIntakeThread) => {
+      switch (message.type) {
+        case 'spooled':
+          options.onSpooled(message.id);
+          break;
+        case 'log':
+          logger[message.level](message.fields, message.message);
+          break;
+        case 'increment':
+          metrics.increment(message.name, message.labels, message.by, message.help);
+          break;
+        case 'observe':
+          metrics.observe(message.name, message.seconds, message.help, message.buckets);
+          break;
+        case 'closed':
+          closed?.();
+          break;
+        case 'fatal':
+          if (!listening) reject(new Error(`smtp intake could not start: ${message.message}`));
+          else logger.error({ err: message.message }, 'smtp intake thread failed');
+          break;
+        case 'listening': {
+          listening = true;
+          let closing: Promise<void> | null = null;
+          resolve({
+            port: message.port,
+            applyConfig(config) {
+              post({ type: 'config', config, logLevel: logger.levelVal });
+            },
+            close() {
+              closing ??= (async () => {
+                const done = new Promise<void>((resolveClosed) => {
+                  closed = resolveClosed;
+                });
+                post({ type: 'close' });
+                await Promise.race([done, exited]);
+                // The thread ends by itself once its server and database are closed; this only guards against a leak.
+                const timer = setTimeout(() => void worker.terminate(), 2_000);
+                await exited;
+                clearTimeout(timer);
+              })();
+              return closing;
+            },
+          });
+          break;
+        }
+      }
+    });
+  });
+}

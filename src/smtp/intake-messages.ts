@@ -1,0 +1,25 @@
+// The messages between the daemon and its SMTP intake thread (both directions), as plain structured-clone values.
+import type { Config } from '../config/types.ts';
+
+export interface IntakeThreadData {
+  config: Config;
+  databaseFile: string;
+  /** pino level number below which the thread does not relay log calls. */
+  logLevel: number;
+  shutdownTimeoutMs: number;
+}
+
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+
+export type ToIntakeThread =
+  | { type: 'config'; config: Config; logLevel: number }
+  | { type: 'close' };
+
+export type FromIntakeThread =
+  | { type: 'listening'; port: number }
+  | { type: 'spooled'; id: string }
+  | { type: 'log'; level: LogLevelName; fields: Record<string, unknown>; message: string }
+  | { type: 'increment'; name: string; labels: Record<string, string>; by: number; help: string }
+  | { type: 'observe'; name: string; seconds: number; help: string; buckets?: number[] }
+  | { type: 'closed' }
+  | { type: 'fatal'; message: string };

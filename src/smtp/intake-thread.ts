@@ -1,0 +1,65 @@
+// Body of the SMTP intake thread: its own database connection and event loop, so list processing never slows the 250s.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '../config/types.ts';
+import { openDatabase } from '../store/database.ts';
+import type { FromIntakeThread, IntakeThreadData, LogLevelName, ToIntakeThread } from './intake-messages.ts';
+import { startSmtpServer } from './server.ts';
+import type { IntakeLogger, IntakeMetrics } from './server.ts';
+import { createSpool } from './spool.ts';
+
+const levelValues: Record<LogLevelName, number> = { debug: 20, info: 30, warn: 40, error: 50 };
+
+async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData): Promise<void> {
+  const send = (message: FromIntakeThread) => port.postMessage(message);
+  let config: Config = data.config;
+  let logLevel = data.logLevel;
+  const relay = (level: LogLevelName) => (fields: Record<string, unknown>, message: string) => {
+    if (levelValues[level] >= logLevel) send({ type: 'log', level, fields, message });
+  };
+  const logger: IntakeLogger = { debug: relay('debug'), info: relay('info'), warn: relay('warn'), error: relay('error') };
+  const metrics: IntakeMetrics = {
+    increment: (name, labels = {}, by = 1, help = name) => send({ type: 'increment', name, labels, by, help }),
+    observe: (name, seconds, help = name, buckets) => send({ type: 'observe', name, seconds, help, buckets }),
+  };
+
+  const db = openDatabase(data.databaseFile);
+  // Lock conflicts come back at once and the group committer waits for the lock without blocking this thread.
+  db.pragma('busy_timeout = 0');
+  const intake = await startSmtpServer({
+    config: () => config,
+    spool: createSpool(db),
+    logger,
+    metrics,
+    onSpooled: (id) => send({ type: 'spooled', id }),
+    shutdownTimeoutMs: data.shutdownTimeoutMs,
+  }).catch((error: unknown) => {
+    db.close();
+    throw error;
+  });
+
+  port.on('message', (message: ToIntakeThread) => {
+    if (message.type === 'config') {
+      config = message.config;
+      logLevel = message.logLevel;
+      intake.applyConfig(config);
+    } else if (message.type === 'close') {
+      intake
+        .close()
+        .catch((error: unknown) => logger.error({ err: String(error) }, 'smtp close failed'))
+        .finally(() => {
+          db.close();
+          send({ type: 'closed' });
+          port.close();
+        });
+    }
+  });
+  send({ type: 'listening', port: intake.port });
+}
+
+if (parentPort) {
+  const port = parentPort;
+  run(port, workerData as IntakeThreadData).catch((error: unknown) => {
+    port.postMessage({ type: 'fatal', message: error instanceof Error ? error.message : String(error) } satisfies FromIntakeThread);
+    port.close();
+  });
+}
