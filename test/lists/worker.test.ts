@@ -30,7 +30,18 @@ beforeAll(async () => {
   testConfig = makeTestConfig({
     removeLists: ['xen-security-issues', 'xen-security-issues-discuss', 'predisclosure-applications'],
     server: { admins: ['postmaster@lists.example.org'] },
-    lists: { open: { kind: 'public', archive: 'none', members: [{ email: 'reader@example.net', roles: ['recipient'] }] } },
+    lists: {
+      open: { kind: 'public', archive: 'none', members: [{ email: 'reader@example.net', roles: ['recipient'] }] },
+      quiet: {
+        kind: 'public',
+        archive: 'none',
+        sendToPoster: false,
+        members: [
+          { email: 'poster@example.net', roles: ['recipient'] },
+          { email: 'reader@example.net', roles: ['recipient'] },
+        ],
+      },
+    },
   });
   const loaded = await loadConfig(testConfig.configDir);
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
@@ -76,9 +87,9 @@ function worker(options: WorkerOptions = {}) {
   return createPipelineWorker(context, { pollIntervalMs: 60_000, ...options });
 }
 
-function spoolPost(subject: string): string {
-  const raw = Buffer.from(makeMessage({ from: 'Poster <poster@example.net>', to: `open@${domain}`, subject, body: 'SECRET-BODY-TEXT' }));
-  return spool.insert({ mailFrom: 'poster@example.net', rcptTo: [`open@${domain}`], remoteAddress: '127.0.0.1', helo: 'test', raw });
+function spoolPost(subject: string, list = 'open'): string {
+  const raw = Buffer.from(makeMessage({ from: 'Poster <poster@example.net>', to: `${list}@${domain}`, subject, body: 'SECRET-BODY-TEXT' }));
+  return spool.insert({ mailFrom: 'poster@example.net', rcptTo: [`${list}@${domain}`], remoteAddress: '127.0.0.1', helo: 'test', raw });
 }
 
 const outboundFor = (spoolId: string) => db.prepare('SELECT recipient FROM outbound WHERE spool_id = ? ORDER BY id').all(spoolId) as Array<{ recipient: string }>;
@@ -161,6 +172,15 @@ describe('pipeline worker', () => {
     expect(row.state).toBe('shunted');
     expect(row.reason).toMatch(/attempts/);
     expect(outboundFor(exhausted)).toEqual([{ recipient: 'postmaster@lists.example.org' }]);
+  });
+
+  it('leaves the poster out when the list says sendToPoster: false', async () => {
+    const id = spoolPost('not to me', 'quiet');
+    const pipeline = worker();
+    await pipeline.start();
+    await pipeline.drain();
+    await pipeline.stop();
+    expect(outboundFor(id)).toEqual([{ recipient: 'reader@example.net' }]);
   });
 
   it('never completes a message twice: a finished row is not claimed again', async () => {
