@@ -140,7 +140,8 @@ export async function startRelayPeer(options: RelayPeerOptions = {}): Promise<Re
   const server = new SMTPServer({
     secure: false,
     authOptional: !options.auth,
-    ...(options.auth ? {} : { disabledCommands: ['AUTH'] }),
+    // A loopback peer without TLS: AUTH has to be allowed in the clear to test it at all.
+    ...(options.auth ? { allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'] } : { disabledCommands: ['AUTH'] }),
     hideSTARTTLS: true,
     disableReverseLookup: true,
     logger: false,

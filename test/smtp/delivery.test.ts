@@ -260,6 +260,49 @@ describe('delivery to the relay peer', () => {
     delivery = null;
   });
 
+  it('authenticates to the relay; a wrong password defers (setup problem) instead of failing the copies', async () => {
+    const authRelay = await startRelayPeer({ auth: { user: 'embargo', pass: 'right' } });
+    try {
+      let config = relayTestConfig(authRelay, { dataPath: dir, relay: { auth: { user: 'embargo', pass: 'wrong' }, retrySchedule: [1] } });
+      delivery = createDelivery({ db, config: () => config, logger, secret, timeouts: { socketMs: 5_000 } });
+      const [id] = enqueueOutgoing(db, { spoolId: null, list: 'sharing', payload: null, copies: [copyFor('auth@example.net')] });
+      await delivery.start();
+      await delivery.whenIdle();
+      const deferred = getOutbound(db, id)!;
+      expect(deferred.state).toBe('deferred');
+      expect(deferred.lastReply).toMatch(/535 5\.7\.8/);
+      // The admin fixes the password (a hot reload); the next attempt uses a new connection with it.
+      config = relayTestConfig(authRelay, { dataPath: dir, relay: { auth: { user: 'embargo', pass: 'right' }, retrySchedule: [1] } });
+      const [row] = await waitForFinal([id]);
+      expect(row.state).toBe('sent');
+      expect(authRelay.deliveredTo('auth@example.net')).toHaveLength(1);
+    } finally {
+      await delivery?.stop();
+      delivery = null;
+      await authRelay.close();
+    }
+  });
+
+  it('follows a relay change on config reload', async () => {
+    const second = await startRelayPeer();
+    try {
+      let config = relayTestConfig(relay, { dataPath: dir });
+      delivery = createDelivery({ db, config: () => config, logger, secret });
+      await delivery.start();
+      enqueueOutgoing(db, { spoolId: null, list: 'sharing', payload: null, copies: [copyFor('first@example.net')] });
+      await relay.waitForMessages(1);
+      config = relayTestConfig(second, { dataPath: dir });
+      const ids = enqueueOutgoing(db, { spoolId: null, list: 'sharing', payload: null, copies: [copyFor('second@example.net', 1)] });
+      await waitForFinal(ids);
+      expect(second.deliveredTo('second@example.net')).toHaveLength(1);
+      expect(relay.deliveredTo('second@example.net')).toHaveLength(0);
+    } finally {
+      await delivery?.stop();
+      delivery = null;
+      await second.close();
+    }
+  });
+
   it('marks copies to a suspended member as suspended instead of sending them', async () => {
     const config = relayTestConfig(relay, { dataPath: dir });
     db.prepare(`INSERT INTO member_bounces (list, address, score, scored_at, suspended_at) VALUES ('sharing', 'gone@example.net', 6, ?, ?)`).run(Date.now(), Date.now());
