@@ -72,6 +72,8 @@ export interface Daemon {
   spool: Spool;
   /** Graceful: stop accepting, finish transactions in flight, stop components, close the database. */
   stop(): Promise<void>;
+  /** Resolves if a part the daemon cannot run without (SMTP intake) died; the daemon has then stopped itself. */
+  failed: Promise<Error>;
 }
 
 export interface DaemonOptions {
@@ -186,10 +188,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     };
 
     // Intake runs in its own thread with its own database connection: list processing never delays a 250.
+    const smtpLogger = logger.child({ component: 'smtp' });
+    let reportFailure: (error: Error) => void = () => undefined;
+    const failed = new Promise<Error>((resolve) => {
+      reportFailure = resolve;
+    });
     smtp = await startIntakeThread({
       config: current,
+      onFailure: (error) => reportFailure(error),
       databaseFile: databaseFile(current),
-      logger: logger.child({ component: 'smtp' }),
+      logger: smtpLogger,
       onSpooled: (id) => {
         for (const listener of spooledListeners) listener(id);
       },
@@ -210,7 +218,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         current = config;
         intake.applyConfig(config);
         // A logger passed in by the caller (tests) keeps its own level.
-        if (!options.logger) logger.level = config.server.log.level;
+        if (!options.logger) {
+          // pino children keep the level they were created with; intake's relays the level to its thread.
+          logger.level = config.server.log.level;
+          smtpLogger.level = config.server.log.level;
+        }
         logger.info({ lists: config.lists.size }, 'config reloaded');
         if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
         for (const list of config.lists.values()) {
@@ -240,20 +252,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     logger.info({ smtpPort: intake.port, httpPort: ports.get('http') ?? null }, 'embargo ready');
 
     let stopping: Promise<void> | null = null;
+    const stop = () => {
+      stopping ??= (async () => {
+        logger.info('stopping');
+        await stopAll();
+        logger.info('stopped');
+      })();
+      return stopping;
+    };
+    void failed.then((error) => {
+      logger.fatal({ err: error.message }, 'smtp intake failed; stopping the daemon');
+      return stop();
+    });
     return {
       config: () => current,
       smtpPort: intake.port,
       httpPort: ports.get('http') ?? null,
       db,
       spool,
-      stop() {
-        stopping ??= (async () => {
-          logger.info('stopping');
-          await stopAll();
-          logger.info('stopped');
-        })();
-        return stopping;
-      },
+      stop,
+      failed,
     };
   } catch (error) {
     await stopAll();

@@ -14,6 +14,8 @@ export interface IntakeThreadOptions {
   databaseFile: string;
   logger: Logger;
   onSpooled(id: string): void;
+  /** The thread died after it started listening (the daemon cannot take mail any more). */
+  onFailure?(error: Error): void;
   shutdownTimeoutMs?: number;
 }
 
@@ -52,7 +54,7 @@ export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpInt
     });
     worker.once('exit', (code) => {
       if (!listening) reject(new Error(`smtp intake thread exited with code ${code} before listening`));
-      else if (!closed) logger.error({ code }, 'smtp intake thread stopped unexpectedly');
+      else if (!closed) options.onFailure?.(new Error(`smtp intake thread stopped unexpectedly (exit code ${code})`));
     });
     worker.on('message', (message: FromIntakeThread) => {
       switch (message.type) {

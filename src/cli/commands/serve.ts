@@ -38,5 +38,10 @@ export function registerServe(program: Command): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // The daemon stops itself when it can no longer take mail; exit non-zero so a supervisor restarts it.
+      void running.failed.then(async () => {
+        await running.stop();
+        process.exit(exitCodes.failure);
+      });
     });
 }
