@@ -110,3 +110,27 @@ describe('moderated discussion list', () => {
     await world.waitForState(id, ['rejected']);
   });
 });
+
+describe('moderation by mail', () => {
+  it('takes a bare "approve" in a signed reply to the notice, the held id read from the Subject', async () => {
+    let mark = world.relay.messages.length;
+    const post = await buildPost(world, { from: world.vendorB, to: listAddress, subject: 'Worth sharing', body: 'A mitigation that works.' });
+    const id = await world.send(world.vendorB.address, [listAddress], post.raw);
+    expect(await world.waitForState(id, ['held'])).toBe('held');
+    await world.settle(mark);
+    mark = world.relay.messages.length;
+    const reply = await buildPost(world, {
+      from: world.security,
+      to: `${discussion}-request@${domain}`,
+      subject: `Re: ${discussion}: a post is held for moderation (${id})`,
+      body: 'approve\n\n> A message to the list is held',
+      encryptTo: discussion,
+    });
+    await world.waitForState(await world.send(world.security.address, [`${discussion}-request@${domain}`], reply.raw), ['done']);
+    expect(await world.waitForState(id, ['done', 'rejected'])).toBe('done');
+    const messages = await world.settle(mark);
+    expect(withId(messages, post.messageId)).toHaveLength(3);
+    const answer = toOf(messages, world.security.address).find((message) => headerOf(message.raw, 'Auto-Submitted') === 'auto-replied')!;
+    expect((await decryptCopy(world.security, answer)).stdout.toString()).toContain(`Approved ${id}`);
+  });
+});

@@ -9,7 +9,7 @@ import type { Command } from '../commands.ts';
 import { decodeWords, headerValue } from '../headers.ts';
 import { memberKey, signingMembers } from '../keyring.ts';
 import { attachedMessage } from '../mime.ts';
-import { decide } from '../moderation.ts';
+import { decide, getHeld } from '../moderation.ts';
 import { buildNotice } from '../notices.ts';
 import { detectLoop } from '../stages/detect-loop.ts';
 import { applyToken, findToken, insertToken, isSubscribed, newToken, tokenLifetimeMs } from '../subscribers.ts';
@@ -22,6 +22,7 @@ interface RequestState {
   /** The member whose registered key signed this request and whose address is in From. */
   requester: Member | null;
   replyTo: string;
+  subject: string;
   transcript: string[];
   /** Mail that carries list content for the requester: sent encrypted to them only. */
   privateAttachments: Buffer[];
@@ -51,7 +52,7 @@ export async function handleRequest(context: MessageContext): Promise<RoleOutcom
     }
   }
 
-  const state: RequestState = { context, requester, replyTo, transcript: [], privateAttachments: [] };
+  const state: RequestState = { context, requester, replyTo, subject, transcript: [], privateAttachments: [] };
   if (commands.length === 0) commands.push({ name: 'help', args: [], line: '(no command found)' });
   for (const command of commands) await run(state, command);
   if (unknown.length > 0) state.transcript.push('', `Ignored ${unknown.length} line(s) that are not commands. Send "help" for the list of commands.`);
@@ -184,19 +185,30 @@ async function run(state: RequestState, command: Command): Promise<void> {
         transcript.push(needsSignature, '');
         return;
       }
-      const id = command.args[0];
+      // Without an id ("approve", "reject off topic") in a reply to the notice: the held id is in the Subject we wrote.
+      const looksLikeId = (word: string | undefined) => Boolean(word && /^[0-9A-HJKMNP-TV-Z]{15}$/i.test(word) && /\d/.test(word));
+      const explicit = looksLikeId(command.args[0]) ? command.args[0] : undefined;
+      const id = explicit ?? /\(([0-9A-Z]{15})\)/.exec(state.subject)?.[1];
       if (!id) {
         transcript.push(`${command.name} needs the held id from the moderation notice.`, '');
         return;
       }
+      const held = getHeld(services.db, id.toUpperCase());
+      if (!held || held.list !== list.name || held.decision !== 'pending') {
+        transcript.push(`There is no post waiting for a decision under ${id} on ${list.address}.`, '');
+        return;
+      }
       const by = state.requester.address;
-      const reason = command.args.slice(1).join(' ') || undefined;
+      const reason = command.args.slice(explicit ? 1 : 0).join(' ') || undefined;
       const now = services.now().getTime();
       // Applied with this request's commit; the worker then picks the post up again and carries the decision out.
       context.effects.push(() => {
         decide(services.db, { id, approve: command.name === 'approve', by, reason, now, list: list.name });
       });
-      transcript.push(`${command.name === 'approve' ? 'Approval' : 'Rejection'} of ${id} recorded (if it is still held).`, '');
+      transcript.push(
+        command.name === 'approve' ? `Approved ${held.id}: it goes to the list now.` : `Rejected ${held.id}: the sender gets a bounce${reason ? ' with your reason' : ''}.`,
+        '',
+      );
       return;
     }
   }

@@ -5,7 +5,8 @@ import type { MessageContext, StageResult } from '../context.ts';
 
 export function limitRate(context: MessageContext): StageResult {
   const { list, services } = context;
-  if (list.kind !== 'public' || context.poster) return proceed;
+  // Configured members are trusted; an approved post was counted when it was held.
+  if (list.kind !== 'public' || context.poster || context.approved) return proceed;
   const sender = context.from?.address ?? context.envelopeFrom.toLowerCase();
   const senderDigest = createHash('sha256').update(sender).digest('hex');
   const now = services.now().getTime();
