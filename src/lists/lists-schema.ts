@@ -44,7 +44,7 @@ export const listMigrations: Migration[] = [
       -- Replay protection: signatures and Message-IDs already taken by a list.
       CREATE TABLE seen_posts (
         list TEXT NOT NULL,
-        kind TEXT NOT NULL,              -- signature | message-id
+        kind TEXT NOT NULL,              -- raw | signature | message-id
         digest TEXT NOT NULL,            -- sha256 hex, so no Message-ID or signer is kept in clear
         spool_id TEXT NOT NULL,
         seen_at INTEGER NOT NULL,

@@ -18,7 +18,7 @@ afterAll(async () => {
 const toOf = (messages: RelayMessage[], address: string) => messages.filter((message) => message.to.includes(address));
 
 describe('announce list', () => {
-  let advisory: { messageId: string };
+  let advisory: { messageId: string; raw: string };
   let messages: RelayMessage[];
 
   beforeAll(async () => {
@@ -89,6 +89,13 @@ describe('announce list', () => {
     const securityNotice = toOf(messages, world.security.address).find((message) => headerOf(message.raw, 'Message-ID') !== `<${advisory.messageId}>`)!;
     const opened = await decryptCopy(world.security, securityNotice);
     expect(opened.stdout.toString()).toContain(world.expired.address);
+  });
+
+  it('drops a byte-identical retransmission quietly: no copies, no bounce', async () => {
+    const mark = world.relay.messages.length;
+    const id = await world.send(world.security.address, [listAddress], advisory.raw);
+    expect(await world.waitForState(id, ['done', 'rejected', 'discarded'])).toBe('discarded');
+    expect(await world.settle(mark)).toHaveLength(0);
   });
 
   it('refuses the same signed advisory sent again (replay)', async () => {

@@ -7,8 +7,11 @@ function digest(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex');
 }
 
-export function replayMarks(context: MessageContext): Array<{ kind: 'signature' | 'message-id'; digest: string }> {
-  const marks: Array<{ kind: 'signature' | 'message-id'; digest: string }> = [];
+type MarkKind = 'raw' | 'signature' | 'message-id';
+
+export function replayMarks(context: MessageContext): Array<{ kind: MarkKind; digest: string }> {
+  // The same bytes again first: a sender's retransmission (or a relay's duplicate) is dropped quietly, not bounced.
+  const marks: Array<{ kind: MarkKind; digest: string }> = [{ kind: 'raw', digest: createHash('sha256').update(context.raw).digest('hex') }];
   const verification = context.opened?.verification;
   if (verification?.valid && context.opened) {
     // The signature covers the entity; the same signer, time and entity is the same signature, replayed.
@@ -29,6 +32,7 @@ export function detectReplay(context: MessageContext): StageResult {
   for (const mark of marks) {
     const row = lookup.get(context.list.name, mark.kind, mark.digest) as { spool_id: string } | undefined;
     if (!row || row.spool_id === context.spoolId) continue;
+    if (mark.kind === 'raw') return discard(`duplicate of ${row.spool_id} (same bytes)`);
     if (context.list.kind === 'public') return discard(`duplicate ${mark.kind} of ${row.spool_id}`);
     return reject('replay', `same ${mark.kind} as the earlier post ${row.spool_id}`);
   }
