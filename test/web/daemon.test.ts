@@ -25,6 +25,7 @@ describe('archive components in the daemon', () => {
           kind: 'announce',
           archive: 'private',
           publishTo: 'xen-announce',
+          mailOnRelease: true,
           members: [{ email: 'security@xenproject.example', key: '../keys/xenproject-security.asc', roles: ['poster', 'recipient'] }],
         },
         'xen-announce': { kind: 'public', archive: 'public', members: [] },
@@ -57,5 +58,15 @@ describe('archive components in the daemon', () => {
     const search = await (await fetch(`${base}/lists/xen-announce/search?q=daemonwordzz`)).text();
     expect(search).toContain(`/lists/xen-announce/msg/${encodeURIComponent('xsa2000@xenproject.example')}`);
     expect(daemon.logs().some((line) => line.msg === 'embargo released')).toBe(true);
+
+    // mailOnRelease: the advisory is posted to xen-announce through the spool; the list engine takes it from there.
+    const spooled = await daemon.waitForLog((line) => line.msg === 'released advisory spooled for mailing');
+    const spool = daemon.daemon!.spool;
+    const spoolId = String(spooled.spoolId);
+    expect(spool.get(spoolId)).toMatchObject({ rcptTo: ['xen-announce@lists.example.org'], mailFrom: 'xen-security-issues-owner@lists.example.org' });
+    await expect.poll(() => spool.get(spoolId)?.state, { timeout: 20_000 }).toBe('done');
+    // Archived once: the public list's own archive stage found the released copy.
+    const db = daemon.daemon!.db;
+    expect(db.prepare("SELECT count(*) AS n FROM archive_entries WHERE list = 'xen-announce'").get()).toEqual({ n: 1 });
   });
 });
