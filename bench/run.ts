@@ -22,8 +22,17 @@ function formatValue(value: number): string {
   return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
+/** The figure as a multiple of its target ('≤ 100' and a value of 42 give 0.42x), when the target is one number. */
+export function targetRatio(row: BenchRow): string {
+  const bound = /^\s*[≤≥<>=]+\s*([\d.,]+)\s*$/.exec(row.target ?? '')?.[1];
+  if (bound === undefined) return '';
+  const target = Number(bound.replace(/,/g, ''));
+  if (!Number.isFinite(target) || target === 0 || !Number.isFinite(row.value)) return '';
+  return `${(row.value / target).toFixed(2)}x`;
+}
+
 export function formatTable(rows: Array<BenchRow & { bench: string }>): string {
-  const header = ['bench', 'scenario', 'metric', 'value', 'unit', 'target', 'ok'];
+  const header = ['bench', 'scenario', 'metric', 'value', 'unit', 'target', 'of target', 'ok'];
   const cells = rows.map((row) => [
     row.bench,
     row.scenario,
@@ -31,10 +40,11 @@ export function formatTable(rows: Array<BenchRow & { bench: string }>): string {
     formatValue(row.value),
     row.unit,
     row.target ?? '',
-    row.ok === undefined ? '' : row.ok ? 'yes' : 'MISSED',
+    targetRatio(row),
+    row.ok === undefined ? '' : row.ok ? 'OK' : 'MISS',
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((cell) => cell[column].length)));
-  const numeric = new Set([3]);
+  const numeric = new Set([3, 6]);
   const line = (cell: string[]) =>
     cell.map((text, column) => (numeric.has(column) ? text.padStart(widths[column]) : text.padEnd(widths[column]))).join('  ').trimEnd();
   return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...cells.map(line)].join('\n');
@@ -60,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stdout.write(formatTable(rows) + '\n');
   const missed = rows.filter((row) => row.ok === false);
-  if (missed.length > 0) process.stdout.write(`\n${missed.length} target(s) missed\n`);
+  const checked = rows.filter((row) => row.ok !== undefined).length;
+  process.stdout.write(`\n${checked - missed.length} of ${checked} targets met${missed.length > 0 ? `; MISS: ${missed.map((row) => `${row.bench} ${row.metric}`).join(', ')}` : ''}\n`);
   return strict && missed.length > 0 ? 1 : 0;
 }
 
