@@ -184,15 +184,15 @@ export function createDelivery(options: DeliveryOptions): Delivery {
 
   /**
    * One write transaction per turn: record the outcomes that came in since the last turn, then claim due rows for
-   * the free slots. With synchronous=FULL every commit is an fsync, so batching them is what makes delivery fast;
-   * an outcome lost in a crash before its commit only means that row is sent again (at-least-once).
+   * the free slots. An outcome lost in a crash before its commit only means that row is sent again (at-least-once).
    */
   function pump(): void {
     // After stop(), only outcomes still waiting are written (stop flushes them before the database closes).
     if (pumping || (!running && pendingOutcomes.length === 0)) return;
     pumping = true;
+    let retryOutcomesSoon = false;
+    const outcomes = pendingOutcomes.splice(0);
     try {
-      const outcomes = pendingOutcomes.splice(0);
       const at = now();
       const rows = withoutFsync(() =>
         db.transaction((): OutboundRow[] => {
@@ -218,15 +218,19 @@ export function createDelivery(options: DeliveryOptions): Delivery {
         inFlight.set(row.id, attempt);
       }
     } catch (error) {
-      log.error({ err: error }, 'delivery pump failed; retrying at the next wake-up');
+      // Typically the database was busy beyond its timeout: keep the outcomes (else their rows would sit in
+      // 'sending' until the next start) and try again shortly.
+      pendingOutcomes.unshift(...outcomes);
+      retryOutcomesSoon = true;
+      log.error({ err: error }, 'delivery bookkeeping failed; retrying in a second');
     } finally {
       pumping = false;
     }
-    if (pumpAgain) {
+    if (pumpAgain && !retryOutcomesSoon) {
       pumpAgain = false;
       setImmediate(pump);
     }
-    armWakeTimer();
+    armWakeTimer(retryOutcomesSoon ? 1_000 : maxIdleSleepMs);
     notifyIdle();
   }
 
@@ -277,11 +281,11 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     }
   }
 
-  function armWakeTimer(): void {
+  function armWakeTimer(longest: number = maxIdleSleepMs): void {
     if (wakeTimer) clearTimeout(wakeTimer);
     wakeTimer = null;
     if (!running) return;
-    let delay = maxIdleSleepMs;
+    let delay = longest;
     if (inFlight.size < relaySettings().concurrency) {
       const due = nextDueAt(db);
       if (due !== null) delay = Math.min(delay, Math.max(0, due - now()));
