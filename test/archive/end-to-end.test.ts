@@ -1,0 +1,90 @@
+// Archive through the real daemon: a private post leaves no plaintext in the database files; a public post is on the web at its Archived-At URL.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseMbox } from '../../src/archive/mbox.ts';
+import { discussion, domain, headerOf, newMessageId, publicList, runCli, startListWorld, type ListWorld } from '../helpers/lists.ts';
+
+let world: ListWorld;
+
+async function protectedPost(to: string, subject: string, body: string): Promise<{ raw: string; messageId: string }> {
+  const messageId = newMessageId();
+  const sender = world.vendorA;
+  const entity =
+    `Content-Type: text/plain; charset=utf-8; protected-headers="v1"\r\nContent-Transfer-Encoding: 8bit\r\n` +
+    `Subject: ${subject}\r\nFrom: ${sender.name} <${sender.address}>\r\nTo: ${to}\r\nMessage-ID: <${messageId}>\r\n\r\n${body}\r\n`;
+  const ciphertext = await sender.gpg.encrypt(entity, { recipients: [world.listKeys[discussion]!.fingerprint], signer: sender.fingerprint });
+  const boundary = 'enc-protected';
+  return {
+    messageId,
+    raw:
+      `From: ${sender.name} <${sender.address}>\r\nTo: ${to}\r\nSubject: ...\r\nDate: ${new Date().toUTCString()}\r\nMessage-ID: <${messageId}>\r\nMIME-Version: 1.0\r\n` +
+      `Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="${boundary}"\r\n\r\n` +
+      `--${boundary}\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n` +
+      `--${boundary}\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n${ciphertext.toString('utf8').replace(/\r?\n/g, '\r\n')}\r\n--${boundary}--\r\n`,
+  };
+}
+
+beforeAll(async () => {
+  world = await startListWorld();
+});
+afterAll(async () => {
+  await world?.stop();
+});
+
+describe('archive in the running daemon', () => {
+  // The spool keeps the raw message as it arrived, so the test posts as Thunderbird and K-9 do: the real
+  // Subject only inside the ciphertext (protected headers), "..." outside.
+  it('stores a private list post encrypted: subject and body are not in the SQLite file or its WAL; export decrypts it', async () => {
+    const subject = 'XSA-4242 fix for the vmexitquokka race';
+    const body = 'Backport attached; the flimflamgoose path needs the second hunk too.';
+    const to = `${discussion}@${domain}`;
+    const post = await protectedPost(to, subject, body);
+    const id = await world.send(world.vendorA.address, [to], post.raw);
+    expect(await world.waitForState(id, ['done', 'held', 'rejected', 'shunted'])).toBe('done');
+    await world.settle();
+
+    const db = world.daemon.daemon!.db;
+    const row = db.prepare('SELECT visibility, encrypted, subject, message_id FROM archive_entries WHERE list = ?').get(discussion);
+    expect(row).toEqual({ visibility: 'private', encrypted: 1, subject: null, message_id: null });
+    const dbFile = world.daemon.config.dbFile;
+    const files = [dbFile, `${dbFile}-wal`].map((file) => readFileSync(file));
+    // (The Message-ID is in the outer header too, so the spool row holds it; the archive row does not, checked above.)
+    for (const needle of ['vmexitquokka', 'flimflamgoose']) {
+      for (const [index, bytes] of files.entries()) expect(bytes.includes(Buffer.from(needle)), `${needle} in file ${index}`).toBe(false);
+    }
+
+    const mbox = join(world.daemon.config.root, 'sharing.mbox');
+    const exported = await runCli(['archive', 'export', discussion, '--mbox', mbox, '--config', world.daemon.config.configDir]);
+    expect(exported.code, exported.stderr).toBe(0);
+    const messages = await Promise.all(parseMbox(readFileSync(mbox)).map((message) => simpleParser(message)));
+    expect(messages.map((message) => message.subject)).toEqual([subject]);
+    expect(messages[0]!.text).toContain(body);
+    expect(messages[0]!.messageId).toBe(`<${post.messageId}>`);
+  });
+
+  it('publishes a public list post at the URL of its Archived-At header', async () => {
+    const to = `${publicList}@${domain}`;
+    const messageId = newMessageId();
+    const raw =
+      `From: Applicant <applicant@corp.example>\r\nTo: ${to}\r\nSubject: Application: zebrafrost Hosting\r\n` +
+      `Date: ${new Date().toUTCString()}\r\nMessage-ID: <${messageId}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWe host 900 Xen guests.\r\n`;
+    const mark = world.relay.messages.length;
+    const id = await world.send('applicant@corp.example', [to], raw);
+    expect(await world.waitForState(id, ['done', 'held', 'rejected', 'shunted'])).toBe('done');
+    const copies = (await world.settle(mark)).filter((message) => headerOf(message.raw, 'Message-ID') === `<${messageId}>`);
+    expect(copies.length).toBeGreaterThan(0);
+    const archivedAt = headerOf(copies[0]!.raw, 'Archived-At');
+    expect(archivedAt).toMatch(/^<http:\/\/.+>$/);
+    const url = new URL(archivedAt!.slice(1, -1));
+    const base = `http://127.0.0.1:${world.daemon.httpPort}`;
+    const page = await fetch(base + url.pathname);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('Application: zebrafrost Hosting');
+    expect(html).toContain('We host 900 Xen guests.');
+    const search = await (await fetch(`${base}/lists/${publicList}/search?q=zebrafrost`)).text();
+    expect(search).toContain(url.pathname);
+  });
+});
