@@ -51,6 +51,9 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = true;
+  /** Set after a busy database: stop this round, the poll timer starts the next. */
+  let pause = false;
+  let retryRow: SpoolRow | null = null;
   let timer: NodeJS.Timeout | null = null;
 
   const wake = (): Promise<void> => {
@@ -65,19 +68,32 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       try {
         do {
           again = false;
-          while (!stopped) {
-            const row = daemon.spool.claimNext();
+          while (!stopped && !pause) {
+            const row = retryRow ?? claim();
+            retryRow = null;
             if (!row) break;
             await processRow(row);
           }
-        } while (again && !stopped);
+        } while (again && !stopped && !pause);
       } finally {
+        pause = false;
         running = null;
       }
     };
     running = loop();
     return running;
   };
+
+  function claim(): SpoolRow | null {
+    try {
+      return daemon.spool.claimNext();
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      logger.warn('database busy; claiming again at the next wake-up');
+      pause = true;
+      return null;
+    }
+  }
 
   async function processRow(row: SpoolRow): Promise<void> {
     const started = Date.now();
@@ -92,6 +108,14 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       logger.info({ spoolId: row.id, list: result.list, state: result.state, reason: result.reason, ms: Date.now() - started }, 'message processed');
       if (queued) options.onOutgoing?.();
     } catch (error) {
+      if (isBusy(error)) {
+        // The database was locked longer than busy_timeout (a long CLI write): not a bug, and nothing was written.
+        // The row stays ours ('processing'); it is handled again, from the start, at the next wake-up.
+        logger.warn({ spoolId: row.id }, 'database busy; message is tried again shortly');
+        pause = true;
+        retryRow = row;
+        return;
+      }
       // An exception is a bug, not a policy outcome: keep the bytes, tell the admins, go on with the next message.
       logger.error({ spoolId: row.id, err: errorSummary(error) }, 'message shunted after an exception');
       await shunt(row, config, `exception: ${errorSummary(error).name}`);
@@ -226,10 +250,13 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     name: 'pipeline',
     async start() {
       stopped = false;
-      daemon.onSpooled(() => void wake());
-      timer = setInterval(() => void wake(), pollIntervalMs);
+      const safeWake = () => {
+        wake().catch((error: unknown) => logger.error({ err: errorSummary(error) }, 'pipeline loop failed; the next wake-up starts it again'));
+      };
+      daemon.onSpooled(safeWake);
+      timer = setInterval(safeWake, pollIntervalMs);
       timer.unref();
-      void wake();
+      safeWake();
     },
     async stop() {
       stopped = true;
@@ -258,6 +285,11 @@ function uniqueTargets(config: Config, recipients: string[]): ListAddress[] {
     targets.push(target);
   }
   return targets;
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
 }
 
 /** Name and stack frames only: an exception's message may quote the input, which must not reach the log. */

@@ -197,3 +197,25 @@ describe('pipeline worker', () => {
     expect(outboundFor(id)).toHaveLength(1);
   });
 });
+
+describe('pipeline worker and a locked database', () => {
+  it('puts the message back in the queue when the database stays locked, and finishes it once the lock is gone', async () => {
+    const id = spoolPost('locked out');
+    const Database = (await import('better-sqlite3')).default;
+    const other = new Database(db.name);
+    db.pragma('busy_timeout = 50');
+    const pipeline = worker();
+    await pipeline.start();
+    // Another writer (a long CLI transaction) holds the write lock while the worker is busy sealing.
+    other.exec('BEGIN IMMEDIATE');
+    await pipeline.drain();
+    other.exec('COMMIT');
+    expect(['processing', 'queued']).toContain(spool.get(id)!.state);
+    expect(outboundFor(id)).toEqual([]);
+    await pipeline.drain();
+    await pipeline.stop();
+    other.close();
+    expect(spool.get(id)!.state).toBe('done');
+    expect(outboundFor(id)).toEqual([{ recipient: 'reader@example.net' }]);
+  });
+});
