@@ -4,17 +4,19 @@ import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMbox } from '../../src/archive/mbox.ts';
-import { discussion, domain, headerOf, newMessageId, publicList, runCli, startListWorld, type ListWorld } from '../helpers/lists.ts';
+import { announce, discussion, domain, headerOf, newMessageId, publicList, runCli, startListWorld, type ListWorld, type Person } from '../helpers/lists.ts';
+import { releaseDue } from '../../src/archive/release.ts';
+import { ensureListKey, type ListKey } from '../../src/crypto/index.ts';
 
 let world: ListWorld;
 
-async function protectedPost(to: string, subject: string, body: string): Promise<{ raw: string; messageId: string }> {
+async function protectedPost(to: string, subject: string, body: string, options: { sender?: Person; innerHeaders?: string } = {}): Promise<{ raw: string; messageId: string }> {
   const messageId = newMessageId();
-  const sender = world.vendorA;
+  const sender = options.sender ?? world.vendorA;
   const entity =
     `Content-Type: text/plain; charset=utf-8; protected-headers="v1"\r\nContent-Transfer-Encoding: 8bit\r\n` +
-    `Subject: ${subject}\r\nFrom: ${sender.name} <${sender.address}>\r\nTo: ${to}\r\nMessage-ID: <${messageId}>\r\n\r\n${body}\r\n`;
-  const ciphertext = await sender.gpg.encrypt(entity, { recipients: [world.listKeys[discussion]!.fingerprint], signer: sender.fingerprint });
+    `Subject: ${subject}\r\nFrom: ${sender.name} <${sender.address}>\r\nTo: ${to}\r\nMessage-ID: <${messageId}>\r\n${options.innerHeaders ?? ''}\r\n${body}\r\n`;
+  const ciphertext = await sender.gpg.encrypt(entity, { recipients: [world.listKeys[to.split('@')[0]!]!.fingerprint], signer: sender.fingerprint });
   const boundary = 'enc-protected';
   return {
     messageId,
@@ -27,7 +29,7 @@ async function protectedPost(to: string, subject: string, body: string): Promise
 }
 
 beforeAll(async () => {
-  world = await startListWorld();
+  world = await startListWorld({ announce: { publishTo: publicList } });
 });
 afterAll(async () => {
   await world?.stop();
@@ -86,5 +88,31 @@ describe('archive in the running daemon', () => {
     expect(html).toContain('We host 900 Xen guests.');
     const search = await (await fetch(`${base}/lists/${publicList}/search?q=zebrafrost`)).text();
     expect(search).toContain(url.pathname);
+  });
+
+  it('publishes an advisory posted with X-Embargo-Until (inside the encryption) only when its time has passed', async () => {
+    const to = `${announce}@${domain}`;
+    const post = await protectedPost(to, 'XSA-4343: the narwhalbyte overflow', 'A guest can overflow narwhalbyte buffers.', {
+      sender: world.security,
+      innerHeaders: 'X-Embargo-Until: 2030-01-01T12:00:00Z\r\n',
+    });
+    const id = await world.send(world.security.address, [to], post.raw);
+    expect(await world.waitForState(id, ['done', 'held', 'rejected', 'shunted'])).toBe('done');
+    await world.settle();
+    const base = `http://127.0.0.1:${world.daemon.httpPort}`;
+    const searchPage = async () => (await (await fetch(`${base}/lists/${publicList}/search?q=narwhalbyte`)).text()).replace(/ value="[^"]*"/, '');
+    const feed = async () => (await fetch(`${base}/lists/${publicList}/atom.xml`)).text();
+    expect(await searchPage()).not.toContain('narwhalbyte');
+    expect(await feed()).not.toContain('narwhalbyte');
+
+    const daemon = world.daemon.daemon!;
+    const keys = new Map<string, ListKey>();
+    for (const name of daemon.config().lists.keys()) keys.set(name, await ensureListKey({ dataDir: world.daemon.config.dataDir, listName: name, domain }));
+    const options = { config: daemon.config, listKeys: (name: string) => keys.get(name) };
+    expect(await releaseDue(daemon.db, new Date('2030-01-01T11:59:59Z'), options)).toEqual([]);
+    expect(await searchPage()).not.toContain('narwhalbyte');
+    expect(await releaseDue(daemon.db, new Date('2030-01-01T12:00:00Z'), options)).toMatchObject([{ status: 'released', targetList: publicList }]);
+    expect(await searchPage()).toContain(encodeURIComponent(post.messageId));
+    expect(await feed()).toContain('XSA-4343: the narwhalbyte overflow');
   });
 });
