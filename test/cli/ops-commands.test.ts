@@ -139,7 +139,7 @@ describe('embargo sink (development relay)', () => {
       const summary = JSON.parse(stdout.split('\n')[0]) as { file: string; from: string; to: string[]; size: number; subject: string; encrypted: boolean };
       expect(summary).toMatchObject({ from: 'list-bounces@lists.example.org', to: ['security@vendor-a.example', 'other@vendor-b.example'], subject: 'Encrypted message', encrypted: false });
       expect(summary.file.startsWith(dir)).toBe(true);
-      expect(summary.file.endsWith('.eml')).toBe(true);
+      expect(summary.file.endsWith('-security@vendor-a.example+1.eml')).toBe(true);
       expect(readFileSync(summary.file, 'utf8')).toContain('Hello from the test suite.');
       expect(readFileSync(join(dir, 'index.jsonl'), 'utf8').trim()).toBe(JSON.stringify(summary));
       const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -61,14 +61,17 @@ export async function startSink(options: { host?: string; port: number; dir: str
         const raw = Buffer.concat(chunks);
         const receivedAt = new Date();
         counter += 1;
-        const file = join(dir, `${receivedAt.toISOString().replace(/[:.]/g, '-')}-${String(counter).padStart(4, '0')}.eml`);
+        const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address);
+        // Named after the (first) recipient, so `gpg --decrypt DIR/*security@vendor-a.example.eml` finds a member's copy.
+        const who = `${(recipients[0] ?? 'nobody').replace(/[^A-Za-z0-9@._+-]/g, '_')}${recipients.length > 1 ? `+${recipients.length - 1}` : ''}`;
+        const file = join(dir, `${receivedAt.toISOString().replace(/[:.]/g, '-')}-${String(counter).padStart(4, '0')}-${who}.eml`);
         try {
           writeFileSync(file, raw, { mode: 0o600 });
           const message: SinkedMessage = {
             file,
             receivedAt: receivedAt.toISOString(),
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+            to: recipients,
             size: raw.length,
             subject: outerHeader(raw, 'Subject'),
             encrypted: /multipart\/encrypted/i.test(outerHeader(raw, 'Content-Type')),
