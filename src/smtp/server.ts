@@ -161,7 +161,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
       if (closing) return callback(smtpError(421, '4.3.2 shutting down, try again later'));
       const decision = limiter.connect(address);
       if (!decision.ok) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'connection-rate' }, 1, 'SMTP commands refused by limits');
+        metrics.increment('embargo_smtp_refused_total', { reason: 'connection-rate', code: String(decision.code) }, 1, 'SMTP refusals by reason and reply code');
         logger.info({ cid: session.id, remoteAddress: address, code: decision.code }, 'smtp connection refused by rate limit');
         return callback(smtpError(decision.code, decision.message));
       }
@@ -179,7 +179,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
       if (closing) return callback(smtpError(421, '4.3.2 shutting down, try again later'));
       const decision = limiter.message(session.remoteAddress);
       if (!decision.ok) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'message-rate' }, 1, 'SMTP commands refused by limits');
+        metrics.increment('embargo_smtp_refused_total', { reason: 'message-rate', code: String(decision.code) }, 1, 'SMTP refusals by reason and reply code');
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp message refused by rate limit');
         return callback(smtpError(decision.code, decision.message));
       }
@@ -189,11 +189,11 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
     onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error | null) => void) {
       const config = options.config();
       if (session.envelope.rcptTo.length >= config.server.smtp.maxRecipients) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'too-many-recipients' }, 1, 'SMTP commands refused by limits');
+        metrics.increment('embargo_smtp_refused_total', { reason: 'too-many-recipients', code: '452' }, 1, 'SMTP refusals by reason and reply code');
         return callback(smtpError(452, '4.5.3 too many recipients'));
       }
       if (!resolveListAddress(config, address.address)) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'unknown-recipient' }, 1, 'SMTP commands refused by limits');
+        metrics.increment('embargo_smtp_refused_total', { reason: 'unknown-recipient', code: '550' }, 1, 'SMTP refusals by reason and reply code');
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp recipient refused: no such list');
         return callback(smtpError(550, '5.1.1 no such list here'));
       }
@@ -223,8 +223,9 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         finish(smtpError(451, '4.3.0 temporarily unable to store message'));
       });
       stream.on('end', () => {
+        metrics.increment('embargo_smtp_received_total', {}, 1, 'Messages received (end of DATA), whether stored or refused');
         if (stream.sizeExceeded || received > limit) {
-          metrics.increment('embargo_smtp_refused_total', { reason: 'too-big' }, 1, 'SMTP commands refused by limits');
+          metrics.increment('embargo_smtp_refused_total', { reason: 'too-big', code: '552' }, 1, 'SMTP refusals by reason and reply code');
           logger.info({ cid: session.id, size: received, limit }, 'smtp message refused: too big');
           return finish(smtpError(552, `5.3.4 message exceeds the maximum size of ${limit} bytes`));
         }

@@ -61,8 +61,10 @@ describe('/metrics after end-to-end posts', () => {
 
     // Spooled (accepted with 250): the advisory and the plain post.
     expect(delta(before, after, 'embargo_smtp_spooled_total')).toBe(2);
-    expect(delta(before, after, 'embargo_smtp_refused_total{reason="unknown-recipient"}')).toBe(1);
-    expect(delta(before, after, 'embargo_smtp_refused_total{reason="too-big"}')).toBe(1);
+    // Received: every message whose DATA ended (the two stored and the one too big); the 550 never got to DATA.
+    expect(delta(before, after, 'embargo_smtp_received_total')).toBe(3);
+    expect(delta(before, after, 'embargo_smtp_refused_total{code="550",reason="unknown-recipient"}')).toBe(1);
+    expect(delta(before, after, 'embargo_smtp_refused_total{code="552",reason="too-big"}')).toBe(1);
     expect(delta(before, after, `embargo_posts_total{list="${announce}",outcome="accept"}`)).toBe(1);
     expect(delta(before, after, `embargo_posts_total{list="${announce}",outcome="reject"}`)).toBe(1);
     expect(delta(before, after, `embargo_posts_rejected_total{list="${announce}",reason="not-encrypted"}`)).toBe(1);
