@@ -73,6 +73,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
             retryRow = null;
             if (!row) break;
             await processRow(row);
+            // Let sockets and timers run between messages: a long spool must not starve HTTP or delivery.
+            await new Promise<void>((resolve) => setImmediate(resolve));
           }
         } while (again && !stopped && !pause);
       } finally {
