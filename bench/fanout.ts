@@ -10,6 +10,7 @@ import {
   parseMemberKey,
   sealFanout,
   sealFanoutNaive,
+  setNativeCurve25519,
   type ListKey,
   type Recipient,
   type SealInput,
@@ -155,6 +156,15 @@ export async function run(): Promise<BenchRow[]> {
       const large = marginal.get(`${kind} ${count} x 5 MiB`)!;
       const ratio = large / small;
       rows.push({ scenario: `${kind} ${count}`, metric: 'per-extra-recipient cost 5 MiB / 4 KiB', value: ratio, unit: 'x', target: '≤ 2', ok: ratio <= 2 });
+    }
+    // The same shared path with openpgp.js doing the Curve25519 wrap (WebCrypto per call), to show what the node:crypto wrap saves.
+    const thousand = await recipientsOf('curve25519', 1000);
+    setNativeCurve25519(false);
+    try {
+      const total = await sharedTime(inputOf(listKey, contentOf(100 * 1024), thousand));
+      rows.push({ scenario: 'curve25519 1000 x 100 KiB', metric: 'total, openpgp.js session-key wrap', value: total, unit: 'ms' });
+    } finally {
+      setNativeCurve25519(true);
     }
   } finally {
     await rm(dataDir, { recursive: true, force: true });

@@ -127,6 +127,7 @@ export { openMessage, DEFAULT_LIMITS } from './open.ts';
 export {
   sealFanout,
   sealFanoutNaive,
+  setNativeCurve25519,
   assembleCopy,
   signMime,
   encryptForArchive,

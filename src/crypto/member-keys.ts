@@ -1,12 +1,13 @@
 // Member public keys: parsed once and cached, described as MemberKey, and checked for the problems that make them unusable or weak.
 import * as openpgp from 'openpgp';
+import { curve25519Recipient, type Curve25519Recipient } from './ecdh-wrap.ts';
 import type { KeyProblem, MemberKey } from './index.ts';
 
 interface ParsedMemberKey {
   memberKey: MemberKey;
   key: openpgp.PublicKey;
   /** Encryption subkey packet, found (and its signatures verified) once; revalidated after `validatedUntil`. */
-  encryption?: { keyPacket: openpgp.PublicKeyPacket | openpgp.PublicSubkeyPacket; keyId: openpgp.KeyID; validatedUntil: number };
+  encryption?: EncryptionTarget & { validatedUntil: number };
 }
 
 const byArmored = new Map<string, ParsedMemberKey>();
@@ -68,6 +69,21 @@ export async function openpgpKeyOf(memberKey: MemberKey): Promise<openpgp.Public
   return (await parse(memberKey.armored)).key;
 }
 
+export interface EncryptionTarget {
+  keyPacket: openpgp.PublicKeyPacket | openpgp.PublicSubkeyPacket;
+  keyId: openpgp.KeyID;
+  /** Set for v4 Curve25519 ECDH subkeys: the fast node:crypto wrap applies. */
+  curve25519?: Curve25519Recipient;
+}
+
+/** The packet fields ecdh-wrap reads; publicParams is public at runtime but not in openpgp.js's typings. */
+interface KeyPacketInternals {
+  algorithm: number;
+  version: number;
+  publicParams: unknown;
+  getFingerprintBytes(): Uint8Array;
+}
+
 /**
  * The packet to wrap a session key for, verified at most every few minutes: openpgp.encryptSessionKey re-verifies
  * every self-signature on each call, which would dominate the cost of a large fan-out.
@@ -75,14 +91,24 @@ export async function openpgpKeyOf(memberKey: MemberKey): Promise<openpgp.Public
 export async function encryptionPacketOf(
   memberKey: MemberKey,
   now = new Date(),
-): Promise<{ keyPacket: openpgp.PublicKeyPacket | openpgp.PublicSubkeyPacket; keyId: openpgp.KeyID }> {
+): Promise<EncryptionTarget> {
   const parsed = byFingerprint.get(memberKey.fingerprint) ?? (await parse(memberKey.armored));
   if (parsed.encryption && parsed.encryption.validatedUntil > now.getTime()) return parsed.encryption;
   const encryptionKey = await parsed.key.getEncryptionKey(undefined, now);
   const expiresAt = parsed.memberKey.expiresAt?.getTime() ?? Infinity;
+  const keyPacket = encryptionKey.keyPacket as openpgp.PublicKeyPacket | openpgp.PublicSubkeyPacket;
+  const internals = keyPacket as unknown as KeyPacketInternals;
+  const keyId = encryptionKey.getKeyID();
   parsed.encryption = {
-    keyPacket: encryptionKey.keyPacket as openpgp.PublicKeyPacket | openpgp.PublicSubkeyPacket,
-    keyId: encryptionKey.getKeyID(),
+    keyPacket,
+    keyId,
+    curve25519: curve25519Recipient({
+      algorithm: internals.algorithm,
+      version: internals.version,
+      publicParams: internals.publicParams,
+      keyId: Buffer.from(keyId.toHex(), 'hex'),
+      fingerprint: internals.getFingerprintBytes(),
+    }),
     validatedUntil: Math.min(now.getTime() + VALIDATION_TTL_MS, expiresAt),
   };
   return parsed.encryption;

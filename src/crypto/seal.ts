@@ -16,6 +16,7 @@ import {
   sharedFraming,
 } from './armor.ts';
 import { compatibleConfig, unlockedListKey } from './list-keys.ts';
+import { wrapSessionKey } from './ecdh-wrap.ts';
 import { encryptionPacketOf, openpgpKeyOf } from './member-keys.ts';
 
 /** The outer Subject of every encrypted copy; the real one is inside the ciphertext. */
@@ -128,11 +129,19 @@ const SYMMETRIC_IDS: Record<string, openpgp.enums.symmetric> = {
   aes256: openpgp.enums.symmetric.aes256,
 };
 
+let useNativeCurve25519 = true;
+
+/** Switches the node:crypto Curve25519 wrap off (tests compare it with openpgp.js's own; the bench reports both). */
+export function setNativeCurve25519(enabled: boolean): void {
+  useNativeCurve25519 = enabled;
+}
+
 /** One v3 PKESK packet (with header) wrapping `sessionKey` for the member's encryption subkey. */
 async function sessionKeyPacket(recipient: SealInput['recipients'][number], sessionKey: openpgp.SessionKey): Promise<Uint8Array> {
-  const { keyPacket } = await encryptionPacketOf(recipient.key);
+  const { keyPacket, curve25519 } = await encryptionPacketOf(recipient.key);
   const symmetric = SYMMETRIC_IDS[sessionKey.algorithm];
   if (symmetric === undefined) throw new Error(`unexpected session key algorithm ${sessionKey.algorithm}`);
+  if (curve25519 && useNativeCurve25519) return wrapSessionKey(curve25519, symmetric, sessionKey.data);
   const factory = openpgp.PublicKeyEncryptedSessionKeyPacket as unknown as SessionKeyPacketFactory;
   const packet = factory.fromObject({
     version: 3,

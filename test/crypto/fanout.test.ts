@@ -8,9 +8,12 @@ import {
   parseMemberKey,
   sealFanout,
   sealFanoutNaive,
+  setNativeCurve25519,
   type ListKey,
   type SealInput,
 } from '../../src/crypto/index.ts';
+import { armorMessage, copyFraming, readPacket, sharedFraming, SEIPD_TAG_OCTET } from '../../src/crypto/armor.ts';
+import { encryptionPacketOf } from '../../src/crypto/member-keys.ts';
 import { boundaryOf, createGpgMember, createListKey, partsOf, type GpgMember } from './fixtures.ts';
 
 let list: Awaited<ReturnType<typeof createListKey>>;
@@ -126,6 +129,50 @@ describe('sealFanout', () => {
     expect(result.args('VALIDSIG')?.at(-1)).toBe(listKey.fingerprint);
     const innerParts = partsOf(result.stdout.toString('latin1'), boundaryOf(result.stdout.toString('latin1')));
     expect(Buffer.from(innerParts[1], 'latin1').equals(content)).toBe(true);
+  });
+
+  it('GnuPG accepts every per-copy framing (2, 3 or 4 partial-length octets before the shared part)', async () => {
+    const fanout = await sealFanout(inputFor(Buffer.concat([clearsignedContent, Buffer.alloc(5000, 0x42)]), members.slice(0, 1)));
+    const message = assembleCopy(fanout, fanout.copies[0]).toString('latin1');
+    const armored = partsOf(message, boundaryOf(message))[1];
+    const base64 = armored.slice(armored.indexOf('\r\n\r\n', armored.indexOf('-----BEGIN')) + 4, armored.indexOf('\r\n=')).replace(/\s+/g, '');
+    const binary = Buffer.from(base64, 'base64');
+    const pkesk = readPacket(binary);
+    expect(pkesk.tag).toBe(1);
+    const seipd = readPacket(binary, pkesk.end);
+    expect(seipd.tag).toBe(18);
+    for (const octets of [2, 3, 4] as const) {
+      const reframed = Buffer.concat([
+        binary.subarray(0, pkesk.end),
+        Buffer.from([SEIPD_TAG_OCTET]),
+        copyFraming(seipd.body, octets),
+        sharedFraming(seipd.body.subarray(516)),
+      ]);
+      const result = await members[0].gpg.decrypt(armorMessage(reframed));
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.args('VALIDSIG')?.at(-1)).toBe(listKey.fingerprint);
+    }
+  });
+
+  it('the node:crypto Curve25519 wrap and openpgp.js\'s own produce equivalent PKESKs that gpg opens', async () => {
+    const member = members[0];
+    expect((await encryptionPacketOf(member.memberKey)).curve25519).toBeDefined();
+    expect((await encryptionPacketOf(members[1].memberKey)).curve25519).toBeUndefined();
+    for (const native of [true, false]) {
+      setNativeCurve25519(native);
+      try {
+        const fanout = await sealFanout(inputFor(clearsignedContent, [member]));
+        const message = assembleCopy(fanout, fanout.copies[0]).toString('latin1');
+        const armored = partsOf(message, boundaryOf(message))[1].split('\r\n\r\n').slice(1).join('\r\n\r\n');
+        const packets = await member.gpg.listPackets(armored);
+        expect(packets).toMatch(/# off=0 ctb=c1 tag=1 hlen=2 plen=94 new-ctb/);
+        const result = await member.gpg.decrypt(armored);
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.has('GOODSIG')).toBe(true);
+      } finally {
+        setNativeCurve25519(true);
+      }
+    }
   });
 
   it('uses a fresh session key for every message', async () => {
