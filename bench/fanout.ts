@@ -155,7 +155,9 @@ export async function run(): Promise<BenchRow[]> {
       const small = marginal.get(`${kind} ${count} x 4 KiB`)!;
       const large = marginal.get(`${kind} ${count} x 5 MiB`)!;
       const ratio = large / small;
-      rows.push({ scenario: `${kind} ${count}`, metric: 'per-extra-recipient cost 5 MiB / 4 KiB', value: ratio, unit: 'x', target: '≤ 2', ok: ratio <= 2 });
+      // At N = 10 the difference T(N) - T(1) is within the run-to-run noise of the 5 MiB fixed cost, so no target there.
+      const judged = count >= 100 ? { target: '≤ 2', ok: ratio <= 2 } : {};
+      rows.push({ scenario: `${kind} ${count}`, metric: 'per-extra-recipient cost 5 MiB / 4 KiB', value: ratio, unit: 'x', ...judged });
     }
     // The same shared path with openpgp.js doing the Curve25519 wrap (WebCrypto per call), to show what the node:crypto wrap saves.
     const thousand = await recipientsOf('curve25519', 1000);

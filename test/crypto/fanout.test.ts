@@ -175,6 +175,19 @@ describe('sealFanout', () => {
     }
   });
 
+  it('a tiny message (below the sharing threshold) is armored whole per copy and still opens in gpg', async () => {
+    const input = inputFor(Buffer.from('Content-Type: text/plain\r\n\r\nhi\r\n'), members.slice(0, 1));
+    input.protectedHeaders = [['Subject', 'x']];
+    input.note = 'n';
+    const fanout = await sealFanout(input);
+    expect(fanout.payload.length).toBe(0);
+    const message = assembleCopy(fanout, fanout.copies[0]).toString('latin1');
+    const armored = partsOf(message, boundaryOf(message))[1].split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    const result = await members[0].gpg.decrypt(armored);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString('latin1')).toContain('\r\n\r\nhi\r\n');
+  });
+
   it('uses a fresh session key for every message', async () => {
     const first = await sealFanout(inputFor(clearsignedContent, members.slice(0, 1)));
     const second = await sealFanout(inputFor(clearsignedContent, members.slice(0, 1)));
