@@ -255,13 +255,15 @@ function classifyOpenpgpError(error: unknown, stage: string): never {
 
 async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decrypted> {
   const armored = armoredBlock(data, BEGIN_MESSAGE, END_MESSAGE, context.limits);
+  const config: openpgp.PartialConfig = { maxDecompressedMessageSize: context.limits.maxDecompressedBytes };
   let message: openpgp.Message<string>;
   try {
-    message = await openpgp.readMessage({ armoredMessage: armored });
+    // The limit must be given here too: a compressed packet outside any encryption (gpg --sign) is inflated while reading.
+    message = await openpgp.readMessage({ armoredMessage: armored, config });
   } catch (error) {
+    if (/decompressed message size/i.test((error as Error).message)) fail('compression-bomb', 'decompressed data exceeds the limit (reading the message)');
     fail('bad-armor', `unreadable OpenPGP message: ${(error as Error).message}`);
   }
-  const config: openpgp.PartialConfig = { maxDecompressedMessageSize: context.limits.maxDecompressedBytes };
   const recipients = message.getEncryptionKeyIDs();
   if (recipients.length === 0) {
     // Not encrypted at all: an opaque signed message (gpg --sign --armor).

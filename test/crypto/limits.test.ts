@@ -54,6 +54,17 @@ describe('limits', () => {
     expect(peak - before).toBeLessThan(128 * 1024 * 1024);
   }, 120_000);
 
+  it('refuses a compression bomb that is only signed, not encrypted (inflated while reading, before any decryption)', async () => {
+    // Found by npm run fuzz: readMessage inflated opaque signed messages without the limit (70 MiB reached the pipeline).
+    const zeros = Buffer.alloc(8 * 1024 * 1024);
+    const signed = (await sender.gpg.sign(zeros, sender.key.fingerprint, ['--compress-algo', 'zlib', '-z', '9'])).toString('utf8');
+    const inline = Buffer.from(`From: someone@example.org\r\nContent-Type: text/plain\r\n\r\n${signed.replace(/\r?\n/g, '\r\n')}`);
+    for (const raw of [inline, pgpMime(signed)]) {
+      const result = await openMessage(raw, { listKey, members: [], limits: { maxDecompressedBytes: 1024 * 1024 } });
+      expect(failureCode(result)).toBe('compression-bomb');
+    }
+  });
+
   it('keeps the default decompression limit finite (openpgp.js default is Infinity)', async () => {
     const zeros = Buffer.alloc(2 * 1024 * 1024);
     const armored = await sender.gpg.encrypt(zeros, { recipients: [listKey.fingerprint], compressAlgo: 'zlib', compressLevel: 9 });
