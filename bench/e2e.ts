@@ -147,6 +147,8 @@ async function startWorld(): Promise<World> {
 interface PostTiming {
   /** Start of the SMTP transaction → the last copy accepted by the relay, seconds. */
   total: number;
+  /** The 250 (the post is accepted and stored) → the last copy accepted by the relay, seconds: the target's figure. */
+  afterAccept: number;
   /** Start of the SMTP transaction → 250, seconds. */
   accept: number;
   /** 250 → the first copy at the relay (pipeline: decrypt, verify, archive, seal, enqueue), seconds. */
@@ -173,6 +175,7 @@ async function postOnce(world: World, raw: string): Promise<PostTiming> {
   const first = Math.min(...copies.map((copy) => copy.at));
   return {
     total: (last - started) / 1000,
+    afterAccept: (last - accepted) / 1000,
     accept: (accepted - started) / 1000,
     firstCopy: (first - accepted) / 1000,
     spread: (last - first) / 1000,
@@ -188,13 +191,15 @@ export async function run(): Promise<BenchRow[]> {
     await postOnce(world, posts[0]); // warm-up: JIT, key caches, relay connections
     const results: PostTiming[] = [];
     for (const post of posts.slice(1)) results.push(await postOnce(world, post));
-    const total = median(results.map((result) => result.total));
+    const afterAccept = median(results.map((result) => result.afterAccept));
     const scenario = `signed+encrypted 100 KiB post → ${memberCount} members (child daemon, median of ${runs})`;
-    rows.push({ scenario, metric: 'SMTP accept → last copy at relay', value: total, unit: 's', target: `≤ ${targetSeconds}`, ok: total <= targetSeconds });
-    rows.push({ scenario, metric: '  connect … 250 (durable accept)', value: median(results.map((result) => result.accept)) * 1000, unit: 'ms' });
+    rows.push({ scenario, metric: 'SMTP accept (250) → last copy at relay', value: afterAccept, unit: 's', target: `≤ ${targetSeconds}`, ok: afterAccept <= targetSeconds });
     rows.push({ scenario, metric: '  250 → first copy (pipeline, sealing)', value: median(results.map((result) => result.firstCopy)) * 1000, unit: 'ms' });
     rows.push({ scenario, metric: '  first → last copy (delivery)', value: median(results.map((result) => result.spread)) * 1000, unit: 'ms' });
-    rows.push({ scenario, metric: 'speed-up over Schleuder (12 s)', value: 12 / total, unit: 'x' });
+    // smtp-server waits a fixed 100 ms before its greeting (to catch clients that talk too early).
+    rows.push({ scenario, metric: 'connect → last copy at relay', value: median(results.map((result) => result.total)), unit: 's' });
+    rows.push({ scenario, metric: '  connect … 250 (incl. 100 ms greeting pause)', value: median(results.map((result) => result.accept)) * 1000, unit: 'ms' });
+    rows.push({ scenario, metric: 'speed-up over Schleuder (12 s, connect to last copy)', value: 12 / median(results.map((result) => result.total)), unit: 'x' });
   } finally {
     await world.stop();
   }
@@ -217,7 +222,7 @@ export async function run(): Promise<BenchRow[]> {
     rows.push({ scenario, metric: '  sampled peak RSS: intake (→ 250)', value: peakBetween(timing.marks.started, timing.marks.accepted), unit: 'MiB' });
     rows.push({ scenario, metric: '  sampled peak RSS: pipeline (250 → first copy)', value: peakBetween(timing.marks.accepted, timing.marks.first), unit: 'MiB' });
     rows.push({ scenario, metric: '  sampled peak RSS: delivery (first → last copy)', value: peakBetween(timing.marks.first, timing.marks.last), unit: 'MiB' });
-    rows.push({ scenario, metric: 'SMTP accept → last copy at relay', value: timing.total, unit: 's' });
+    rows.push({ scenario, metric: 'SMTP accept (250) → last copy at relay', value: timing.afterAccept, unit: 's' });
     rows.push({ scenario, metric: '  250 → first copy (pipeline, sealing)', value: timing.firstCopy, unit: 's' });
   } finally {
     await big.stop();
