@@ -14,9 +14,12 @@ import {
 } from '../../src/crypto/index.ts';
 import { armorMessage, copyFraming, readPacket, sharedFraming, SEIPD_TAG_OCTET } from '../../src/crypto/armor.ts';
 import { encryptionPacketOf } from '../../src/crypto/member-keys.ts';
-import { boundaryOf, createGpgMember, createListKey, partsOf, type GpgMember } from './fixtures.ts';
+import { readFile } from 'node:fs/promises';
+import { boundaryOf, createGpgMember, createListKey, importGpgMember, partsOf, type GpgMember } from './fixtures.ts';
+import { listKeyFile } from '../../src/crypto/index.ts';
 
 let list: Awaited<ReturnType<typeof createListKey>>;
+let rsaList: Awaited<ReturnType<typeof createListKey>>;
 let listKey: ListKey;
 let poster: GpgMember;
 let members: GpgMember[];
@@ -52,11 +55,15 @@ beforeAll(async () => {
   list = await createListKey();
   listKey = list.listKey;
   poster = await createGpgMember({ address: 'security@xen.example' });
+  // The one RSA-4096 key of this run doubles as the test of ensureListKey's rsa4096 option: GnuPG 2.2 must read it.
+  rsaList = await createListKey('security', 'rsa4096.example', 'rsa4096');
+  const rsaSecret = await readFile(listKeyFile(rsaList.dataDir, 'security'), 'utf8');
   members = await Promise.all([
     createGpgMember({ address: 'security@curve.example' }, [listKey.armoredPublicKey, poster.armoredPublic]),
     createGpgMember({ address: 'security@rsa3072.example', algorithm: 'rsa3072' }, [listKey.armoredPublicKey, poster.armoredPublic]),
-    createGpgMember({ address: 'security@rsa4096.example', algorithm: 'rsa4096' }, [listKey.armoredPublicKey, poster.armoredPublic]),
+    importGpgMember('security@rsa4096.example', rsaSecret, [listKey.armoredPublicKey, poster.armoredPublic]),
   ]);
+  expect(members[2].memberKey.algorithm).toBe('rsa4096');
   const advisory = 'Xen Security Advisory XSA-999\n\n- leading dash line\nFrom the start of a line\n\nISSUE DESCRIPTION\n=================\n\nTest only.\n';
   const signed = (await poster.gpg.clearsign(advisory, poster.key.fingerprint)).toString('utf8').replace(/\r?\n/g, '\r\n');
   clearsignedContent = Buffer.from(`Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${signed}`);
@@ -65,6 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([poster, ...members].map((member) => member?.gpg.cleanup()));
   await list?.cleanup();
+  await rsaList?.cleanup();
 });
 
 describe('sealFanout', () => {

@@ -13,9 +13,13 @@ export interface GpgMember {
   armoredPublic: string;
 }
 
-export async function createListKey(listName = 'xen-security-issues', domain = 'lists.example.org'): Promise<{ listKey: ListKey; dataDir: string; cleanup(): Promise<void> }> {
+export async function createListKey(
+  listName = 'xen-security-issues',
+  domain = 'lists.example.org',
+  algorithm: 'curve25519' | 'rsa4096' = 'curve25519',
+): Promise<{ listKey: ListKey; dataDir: string; cleanup(): Promise<void> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'embargo-crypto-'));
-  const listKey = await ensureListKey({ dataDir, listName, domain });
+  const listKey = await ensureListKey({ dataDir, listName, domain, algorithm });
   return { listKey, dataDir, cleanup: () => rm(dataDir, { recursive: true, force: true }) };
 }
 
@@ -26,6 +30,26 @@ export async function createGpgMember(options: GenerateOptions, alsoImport: stri
   for (const armored of alsoImport) await gpg.importKey(armored);
   const armoredPublic = await gpg.exportPublic(key.fingerprint);
   return { gpg, key, address: options.address, memberKey: await parseMemberKey(armoredPublic), armoredPublic };
+}
+
+/** A member whose key was made elsewhere (e.g. by ensureListKey) and imported, secret part included, into its own GNUPGHOME. */
+export async function importGpgMember(address: string, armoredSecret: string, alsoImport: string[] = []): Promise<GpgMember> {
+  const gpg = await createGpgHome();
+  await gpg.importKey(armoredSecret);
+  for (const armored of alsoImport) await gpg.importKey(armored);
+  const colons = (await gpg.run(['--with-colons', '--list-secret-keys'])).stdout.toString('utf8');
+  const fingerprints = colons
+    .split('\n')
+    .filter((line) => line.startsWith('fpr:'))
+    .map((line) => line.split(':')[9]);
+  const armoredPublic = await gpg.exportPublic(fingerprints[0]);
+  return {
+    gpg,
+    key: { fingerprint: fingerprints[0], address, encryptionSubkey: fingerprints[1] },
+    address,
+    memberKey: await parseMemberKey(armoredPublic),
+    armoredPublic,
+  };
 }
 
 /** Splits a multipart body by its boundary (test-side, independent of src/crypto/mime.ts). */
