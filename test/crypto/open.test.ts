@@ -301,3 +301,34 @@ describe('openMessage: what must not count', () => {
     expect(expectFailure(await open(pgpMime(poster.address, armored))).code).toBe('decrypt-failed');
   });
 });
+
+describe('openMessage: hostile input is a value, never a throw', () => {
+  it('signatures are reported, not thrown, when the list has no members with keys', async () => {
+    const signedOnly = await multipartSigned(poster, 'Content-Type: text/plain\r\n\r\nx\r\n');
+    const combined = pgpMime(poster.address, (await poster.gpg.encrypt(INNER, { recipients: [listKey.fingerprint], signer: poster.key.fingerprint })).toString('utf8'));
+    for (const raw of [signedOnly, combined]) {
+      const message = expectOk(await openMessage(Buffer.from(raw), { listKey, members: [] }));
+      expect(message.verification).toMatchObject({ signed: true, valid: false });
+    }
+  });
+
+  it('300 random corruptions and truncations of valid messages all resolve to ok or a typed failure', async () => {
+    const signedOnly = Buffer.from(await multipartSigned(poster, 'Content-Type: text/plain\r\n\r\nx\r\n'));
+    const combined = Buffer.from(pgpMime(poster.address, (await poster.gpg.encrypt(INNER, { recipients: [listKey.fingerprint], signer: poster.key.fingerprint })).toString('utf8')));
+    let seed = 42;
+    const random = (limit: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % limit;
+    };
+    const codes = new Set<string>();
+    for (let round = 0; round < 300; round += 1) {
+      const source = round % 2 === 0 ? signedOnly : combined;
+      let mutated = Buffer.from(source);
+      if (round % 3 === 0) mutated = mutated.subarray(0, random(mutated.length));
+      for (let flips = 0; flips < 1 + random(4); flips += 1) mutated[random(mutated.length)] = random(256);
+      const result = await openMessage(mutated, { listKey, members: members() });
+      codes.add(result.ok ? 'ok' : result.failure.code);
+    }
+    expect(codes.size).toBeGreaterThan(1);
+  });
+});
