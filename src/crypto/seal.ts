@@ -40,11 +40,39 @@ function boundaryFor(prefix: string, content: Buffer): string {
   }
 }
 
-/** Header values are emitted as given when they are plain ASCII; anything else becomes one RFC 2047 encoded word. */
+const ASCII = /^[\x20-\x7e\t]*$/;
+const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'reply-to', 'sender']);
+
+/** RFC 2047 encoded words of at most 36 UTF-8 octets (60 characters) each (whole characters), folded onto continuation lines. */
+function encodeWords(text: string): string {
+  const words: string[] = [];
+  let current = '';
+  for (const character of text) {
+    if (Buffer.byteLength(current + character, 'utf8') > 36) {
+      words.push(current);
+      current = '';
+    }
+    current += character;
+  }
+  if (current) words.push(current);
+  return words.map((word) => `=?UTF-8?B?${Buffer.from(word, 'utf8').toString('base64')}?=`).join('\r\n ');
+}
+
+/**
+ * Header values are emitted as given when they are plain ASCII (callers pass raw, already encoded values);
+ * otherwise display names (in address headers) or the whole value become RFC 2047 encoded words.
+ */
 function headerLine(name: string, value: string): string {
   const clean = value.replace(/\r?\n[ \t]*/g, ' ');
-  const safe = /^[\x20-\x7e\t]*$/.test(clean) ? clean : `=?UTF-8?B?${Buffer.from(clean, 'utf8').toString('base64')}?=`;
-  return `${name}: ${safe}\r\n`;
+  if (ASCII.test(clean)) return `${name}: ${clean}\r\n`;
+  if (ADDRESS_HEADERS.has(name.toLowerCase())) {
+    const encoded = clean.replace(/(^|,\s*)([^,<]*?)\s*<([^<>]+)>/g, (_match, separator: string, display: string, address: string) => {
+      const unquoted = display.trim().replace(/^"(.*)"$/, '$1');
+      return `${separator}${ASCII.test(unquoted) ? display.trim() : encodeWords(unquoted)} <${address}>`;
+    });
+    if (ASCII.test(encoded.replace(/\r\n /g, ' '))) return `${name}: ${encoded}\r\n`;
+  }
+  return `${name}: ${encodeWords(clean)}\r\n`;
 }
 
 function isContentOrSubject(name: string): boolean {
@@ -65,8 +93,11 @@ export function buildInnerEntity(input: Pick<SealInput, 'protectedHeaders' | 'no
   const note = crlf(input.note.endsWith('\n') ? input.note : `${input.note}\n`);
   const noteIsAscii = /^[\x00-\x7f]*$/.test(note);
   const head =
-    `Content-Type: multipart/mixed; boundary="${boundary}"; protected-headers="v1"\r\n` +
-    input.protectedHeaders.map(([name, value]) => headerLine(name, value)).join('') +
+    `Content-Type: multipart/mixed; protected-headers="v1";\r\n boundary="${boundary}"\r\n` +
+    input.protectedHeaders
+      .filter(([name]) => !isContentOrSubject(name) || name.toLowerCase() === 'subject')
+      .map(([name, value]) => headerLine(name, value))
+      .join('') +
     `\r\n--${boundary}\r\n` +
     `Content-Type: text/plain; charset=utf-8\r\n` +
     `Content-Transfer-Encoding: ${noteIsAscii ? '7bit' : '8bit'}\r\n` +
@@ -84,7 +115,7 @@ function outerHead(input: SealInput, boundary: string): string {
       .join('') +
     headerLine('Subject', GENERIC_SUBJECT) +
     'MIME-Version: 1.0\r\n' +
-    `Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="${boundary}"\r\n` +
+    `Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";\r\n boundary="${boundary}"\r\n` +
     '\r\n' +
     `${ENCRYPTED_PREAMBLE}\r\n` +
     `--${boundary}\r\n` +
@@ -276,7 +307,7 @@ export async function signMime(options: { listKey: ListKey; content: Buffer; hea
       .map(([name, value]) => headerLine(name, value))
       .join('') +
     'MIME-Version: 1.0\r\n' +
-    `Content-Type: multipart/signed; micalg=${micalg}; protocol="application/pgp-signature"; boundary="${boundary}"\r\n` +
+    `Content-Type: multipart/signed; micalg=${micalg};\r\n protocol="application/pgp-signature";\r\n boundary="${boundary}"\r\n` +
     '\r\n' +
     `${SIGNED_PREAMBLE}\r\n` +
     `--${boundary}\r\n`;

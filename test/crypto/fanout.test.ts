@@ -101,7 +101,7 @@ describe('sealFanout', () => {
 
       // Protected headers inside, the note, then the poster's entity byte for byte.
       const inner = result.stdout.toString('latin1');
-      expect(inner).toMatch(/^Content-Type: multipart\/mixed; boundary="[^"]+"; protected-headers="v1"\r\n/);
+      expect(inner).toMatch(/^Content-Type: multipart\/mixed; protected-headers="v1";\r\n boundary="[^"]+"\r\n/);
       expect(inner).toContain(`Subject: ${SUBJECT}\r\n`);
       expect(inner).toContain('Message-ID: <xsa-999@xen.example>\r\n');
       const innerParts = partsOf(inner, boundaryOf(inner));

@@ -72,3 +72,31 @@ describe('armor arithmetic', () => {
     }
   });
 });
+
+describe('protected header encoding', () => {
+  it('keeps ASCII values as given, encodes display names and long non-ASCII subjects as folded RFC 2047 words', async () => {
+    const { buildInnerEntity } = await import('../../src/crypto/index.ts');
+    const subject = 'Sicherheitslücke in der Hypercall-Behandlung: Überlauf bei großen Eingaben (XSA-1234)';
+    const inner = buildInnerEntity({
+      protectedHeaders: [
+        ['Subject', subject],
+        ['From', 'Jürgen Müller <security@vendor.example>'],
+        ['To', 'list@lists.example.org'],
+        ['Content-Type', 'text/html'],
+      ],
+      note: 'note',
+      content: Buffer.from('Content-Type: text/plain\r\n\r\nx\r\n'),
+    }).toString('latin1');
+    const headerBlock = inner.slice(0, inner.indexOf('\r\n\r\n'));
+    expect(headerBlock).toContain('From: =?UTF-8?B?SsO8cmdlbiBNw7xsbGVy?= <security@vendor.example>');
+    expect(headerBlock).toContain('To: list@lists.example.org');
+    expect(headerBlock).not.toContain('text/html');
+    for (const line of headerBlock.split('\r\n')) expect(line.length).toBeLessThanOrEqual(78);
+    const subjectLines = headerBlock.slice(headerBlock.indexOf('Subject: ')).split('\r\n').filter((line, index) => index === 0 || line.startsWith(' '));
+    const decoded = subjectLines
+      .map((line) => line.replace(/^Subject: | /g, ''))
+      .join('')
+      .replace(/=\?UTF-8\?B\?([^?]*)\?=/g, (_match, base64: string) => Buffer.from(base64, 'base64').toString('utf8'));
+    expect(decoded).toBe(subject);
+  });
+});
