@@ -34,7 +34,8 @@ export function createSchedules(context: DaemonContext, options: { jobs?: Job[];
   const runJob = (job: Job): Promise<void> => {
     const already = running.get(job.name);
     if (already) return already;
-    const run = (async () => {
+    // Started in a microtask, so the entry is in `running` before the job can finish (a synchronous job finishes at once).
+    const run = Promise.resolve().then(async () => {
       const started = performance.now();
       try {
         await job.run(services, clock());
@@ -46,7 +47,7 @@ export function createSchedules(context: DaemonContext, options: { jobs?: Job[];
         metrics.observe('embargo_job_seconds', (performance.now() - started) / 1000, 'Scheduled job run time');
         running.delete(job.name);
       }
-    })();
+    });
     running.set(job.name, run);
     return run;
   };
