@@ -63,6 +63,8 @@ export interface RelayPeerOptions {
   auth?: { user: string; pass: string };
   /** Server-side idle timeout (ms); the default is long so clients' own timeouts are what a stall tests. */
   socketTimeoutMs?: number;
+  /** Record envelopes only, with an empty `raw` (long fuzz runs would otherwise hold every notice in memory). */
+  discardBodies?: boolean;
 }
 
 interface ActiveFault {
@@ -173,7 +175,9 @@ export async function startRelayPeer(options: RelayPeerOptions = {}): Promise<Re
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('data', (chunk: Buffer) => {
+        if (!options.discardBodies) chunks.push(chunk);
+      });
       stream.on('end', () => {
         if (stream.sizeExceeded) {
           callback(replyError(552, '5.3.4 Message exceeds fixed maximum message size'));
@@ -182,7 +186,7 @@ export async function startRelayPeer(options: RelayPeerOptions = {}): Promise<Re
         const envelope = envelopeOf(session);
         const fault = takeFault('DATA', envelope);
         if (fault) return apply(fault, session, callback);
-        messages.push({ from: envelope.from, to: envelope.to, raw: Buffer.concat(chunks), receivedAt: Date.now(), sessionId: session.id });
+        messages.push({ from: envelope.from, to: envelope.to, raw: options.discardBodies ? Buffer.alloc(0) : Buffer.concat(chunks), receivedAt: Date.now(), sessionId: session.id });
         const pending = waiters;
         waiters = [];
         for (const wake of pending) wake();

@@ -152,7 +152,8 @@ export class SmtpClient {
 /** CRLF line ends, a leading dot doubled, and the terminating CRLF.CRLF. */
 export function dotStuff(raw: string | Buffer): Buffer {
   const text = (typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw).toString('latin1');
-  let body = text.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
+  // Only a dot after CRLF (or at the start) is stuffed: /^/m would also match after a bare CR, which servers leave alone.
+  let body = text.replace(/\r?\n/g, '\r\n').replace(/(^|\r\n)\./g, '$1..');
   if (!body.endsWith('\r\n')) body += '\r\n';
   return Buffer.from(body + '.\r\n', 'latin1');
 }

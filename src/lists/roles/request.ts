@@ -37,10 +37,14 @@ export async function handleRequest(context: MessageContext): Promise<RoleOutcom
   const { list } = context;
   const opened = await crypto.openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(list) });
   const entity = opened.ok ? opened.message.entity : context.raw;
-  const parsed = await simpleParser(entity, { skipHtmlToText: false, skipImageLinks: true, skipTextLinks: true });
+  // Hostile structure (deeper or wider than mailparser allows) is bad input: the Subject may still carry a command.
+  const bodyText = await simpleParser(entity, { skipHtmlToText: false, skipImageLinks: true, skipTextLinks: true }).then(
+    (parsed) => parsed.text ?? '',
+    () => '',
+  );
   const protectedSubject = opened.ok ? opened.message.protectedHeaders.Subject ?? opened.message.protectedHeaders.subject : undefined;
   const subject = protectedSubject ?? decodeWords(headerValue(context.outer.headers, 'Subject') ?? '');
-  const { commands, unknown } = parseCommands(subject, parsed.text ?? '');
+  const { commands, unknown } = parseCommands(subject, bodyText);
 
   let requester: Member | null = null;
   const verification = opened.ok ? opened.message.verification : null;
