@@ -14,7 +14,6 @@ const byArmored = new Map<string, ParsedMemberKey>();
 const byFingerprint = new Map<string, ParsedMemberKey>();
 /** Cached validity of an encryption subkey; a revocation published in config is picked up via a new armored text anyway. */
 const VALIDATION_TTL_MS = 10 * 60 * 1000;
-const SOON_MS = 14 * 24 * 60 * 60 * 1000;
 
 export class KeyReadError extends Error {}
 
@@ -134,7 +133,13 @@ function emailsOf(userIds: string[]): string[] {
 }
 
 /** Every problem with a member's key; the blocking ones mean the member cannot be sent encrypted mail. */
-export async function checkMemberKey(memberKey: MemberKey, address: string, now: Date = new Date()): Promise<KeyProblem[]> {
+export async function checkMemberKey(
+  memberKey: MemberKey,
+  address: string,
+  now: Date = new Date(),
+  options: { expiresSoonDays?: number } = {},
+): Promise<KeyProblem[]> {
+  const soonMs = (options.expiresSoonDays ?? 14) * 24 * 60 * 60 * 1000;
   let parsed: ParsedMemberKey;
   try {
     parsed = byFingerprint.get(memberKey.fingerprint) ?? (await parse(memberKey.armored));
@@ -151,7 +156,7 @@ export async function checkMemberKey(memberKey: MemberKey, address: string, now:
   const expiresAt = memberKey.expiresAt;
   if (!revoked && expiresAt && expiresAt.getTime() <= now.getTime()) {
     problems.push({ code: 'expired', blocking: true, detail: `key ${fingerprint} expired on ${expiresAt.toISOString()}` });
-  } else if (!revoked && expiresAt && expiresAt.getTime() - now.getTime() < SOON_MS) {
+  } else if (!revoked && expiresAt && expiresAt.getTime() - now.getTime() < soonMs) {
     problems.push({ code: 'expires-soon', blocking: false, detail: `key ${fingerprint} expires on ${expiresAt.toISOString()}` });
   }
 

@@ -144,6 +144,8 @@ describe('member keys', () => {
     expect(codes(problems)).toEqual(['expires-soon', 'user-id-mismatch']);
     expect(problems.every((problem) => !problem.blocking)).toBe(true);
     expect(problems[0].detail).toContain(soon.fingerprint);
+    // The warning window follows the configured days (schedules.keyExpiryWarningDays).
+    expect(codes(await checkMemberKey(key, 'soon@vendor.example', new Date(), { expiresSoonDays: 3 }))).toEqual([]);
   });
 
   it('reports a key without an encryption subkey as blocking', async () => {
