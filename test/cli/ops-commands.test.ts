@@ -191,6 +191,8 @@ describe('every command: --help, --json parses, exit codes', () => {
       ['held', 'xen-security-issues-discuss', '--json'],
       ['queue', '--json'],
       ['bounces', '--json'],
+      ['check', '--json'],
+      ['archive', 'pending', '--json'],
     ];
     for (const args of runs) {
       const result = await embargo([...args, '--config', config.configDir]);
@@ -212,6 +214,11 @@ describe('every command: --help, --json parses, exit codes', () => {
         expect(result.code, args.join(' ')).toBe(1);
         expect(result.stderr, args.join(' ')).toMatch(/broken\.yaml:3:\d+: .*membrs/);
       }
+      const json = await embargo(['check', '--json', '--config', broken.configDir]);
+      expect(json.code).toBe(1);
+      const parsed = JSON.parse(json.stdout) as { ok: boolean; errors: Array<{ file: string; line: number; reason: string }> };
+      expect(parsed.ok).toBe(false);
+      expect(parsed.errors).toContainEqual(expect.objectContaining({ line: 3, reason: expect.stringContaining('membrs') }));
     } finally {
       broken.cleanup();
     }

@@ -97,12 +97,18 @@ export function registerArchive(program: Command): void {
     .command('pending')
     .description('list embargoed advisories waiting for release (ids and times only)')
     .option('-c, --config <dir>', configOptionHelp)
-    .action(async (options: { config?: string }) => {
+    .option('--json', 'one JSON array of { id, list, releaseAt, releaseTo }')
+    .action(async (options: { config?: string; json?: boolean }) => {
       const config = await loadOrComplain(options.config);
       if (!config) return;
       const db = openDatabase(databaseFile(config));
       try {
         const pending = pendingEmbargoes(db);
+        if (options.json) {
+          const json = pending.map((entry) => ({ id: entry.id, list: entry.list, releaseAt: entry.releaseAt.toISOString(), releaseTo: entry.releaseTo }));
+          process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+          return;
+        }
         const lines = pending.map((entry) => `${entry.id}\t${entry.list}\t${entry.releaseAt.toISOString()}\t${entry.releaseTo ?? '-'}`);
         process.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : 'no embargoed advisories pending\n');
       } finally {

@@ -9,15 +9,29 @@ export function registerCheck(program: Command): void {
     .command('check')
     .description('validate the config directory; exit 1 and print file:line: reason for each error')
     .option('-c, --config <dir>', configOptionHelp)
-    .action(async (options: { config?: string }) => {
+    .option('--json', 'print JSON: { ok, errors: [{ file, line, column, reason }] } or { ok, domain, lists }')
+    .action(async (options: { config?: string; json?: boolean }) => {
       const configDir = configDirFrom(options.config);
       const loaded = await loadConfig(configDir);
       if (!loaded.ok) {
-        process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
+        if (options.json) process.stdout.write(JSON.stringify({ ok: false, configDir, errors: loaded.errors }, null, 2) + '\n');
+        else process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
         process.exitCode = exitCodes.invalidConfig;
         return;
       }
       const { server, lists } = loaded.config;
+      if (options.json) {
+        const summary = {
+          ok: true,
+          configDir,
+          domain: server.domain,
+          smtp: `${server.smtp.host}:${server.smtp.port}`,
+          dataDir: server.dataPath,
+          lists: [...lists.values()].map((list) => ({ address: list.address, kind: list.kind, archive: list.archive, members: list.members.length })),
+        };
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        return;
+      }
       const lines = [`${configDir}: OK`, `  domain ${server.domain}, smtp ${server.smtp.host}:${server.smtp.port}, data ${server.dataPath}`];
       for (const list of lists.values()) {
         lines.push(`  ${list.address} (${list.kind}, archive ${list.archive}, ${list.members.length} member${list.members.length === 1 ? '' : 's'})`);
