@@ -7,13 +7,14 @@ import {
   SEIPD_TAG_OCTET,
   armorMessage,
   base64Lines,
+  base64LinesOf,
   checksumLine,
   combineCrc24,
   copyFraming,
   crc24,
   crc24ZeroOperator,
   readPacket,
-  sharedFraming,
+  sharedFramingPieces,
 } from './armor.ts';
 import { compatibleConfig, unlockedListKey } from './list-keys.ts';
 import { wrapSessionKey } from './ecdh-wrap.ts';
@@ -223,10 +224,10 @@ export async function sealFanout(input: SealInput): Promise<SealedFanout> {
     return { payload: Buffer.alloc(0), copies };
   }
 
-  const shared = sharedFraming(body.subarray(COPY_FRAMED_BODY));
-  const payload = base64Lines(shared);
-  const sharedCrc = crc24(shared, 0);
-  const sharedZeros = crc24ZeroOperator(shared.length);
+  const shared = sharedFramingPieces(body.subarray(COPY_FRAMED_BODY));
+  const payload = base64LinesOf(shared);
+  const sharedCrc = shared.reduce((crc, piece) => crc24(piece, crc), 0);
+  const sharedZeros = crc24ZeroOperator(shared.reduce((sum, piece) => sum + piece.length, 0));
   const framings = new Map<2 | 3 | 4, Buffer>();
   const framingOf = (octets: 2 | 3 | 4): Buffer => {
     let framing = framings.get(octets);

@@ -1,7 +1,7 @@
 // The byte-exact MIME splitter and the armor arithmetic the shared fan-out relies on (CRC-24 combination, packet re-framing).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { combineCrc24, copyFraming, crc24, crc24ZeroOperator, readPacket, sharedFraming, SEIPD_TAG_OCTET } from '../../src/crypto/armor.ts';
+import { base64LinesOf, combineCrc24, copyFraming, crc24, crc24ZeroOperator, readPacket, sharedFraming, SEIPD_TAG_OCTET } from '../../src/crypto/armor.ts';
 import { canonicalCrlf, decodeQuotedPrintable, parseMime, splitMultipart } from '../../src/crypto/mime.ts';
 
 const limits = { maxDepth: 10, maxParts: 50 };
@@ -56,6 +56,15 @@ describe('armor arithmetic', () => {
       const shared = randomBytes(sharedLength);
       const combined = combineCrc24(crc24(prefix), crc24(shared, 0), crc24ZeroOperator(shared.length));
       expect(combined).toBe(crc24(Buffer.concat([prefix, shared])));
+    }
+  });
+
+  it('base64 over pieces equals plain base64 in 64-character CRLF lines, at every block boundary', () => {
+    for (const length of [0, 1, 47, 48, 49, 48 * 1024 - 1, 48 * 1024, 48 * 1024 + 1, 200_003]) {
+      const data = randomBytes(length);
+      const pieces = [data.subarray(0, Math.floor(length / 3)), data.subarray(Math.floor(length / 3), Math.floor(length / 3) + 7), data.subarray(Math.floor(length / 3) + 7)];
+      const expected = (data.toString('base64').match(/.{1,64}/g) ?? []).map((line) => `${line}\r\n`).join('');
+      expect(base64LinesOf(pieces).toString('latin1')).toBe(expected);
     }
   });
 
