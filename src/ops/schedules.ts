@@ -60,11 +60,18 @@ export function createSchedules(context: DaemonContext, options: { jobs?: Job[];
       if (current?.expression === expression) continue;
       if (current) await current.task.destroy();
       tasks.delete(job.name);
-      if (!cron.validate(expression)) {
-        logger.error({ job: job.name, schedule: expression }, 'invalid cron expression in server.yaml schedules; job not scheduled');
+      let task: ScheduledTask;
+      try {
+        // validate() passes some expressions that schedule() then refuses (e.g. 31 February), so both are checked.
+        if (!cron.validate(expression)) throw new Error('not a cron expression');
+        task = cron.schedule(expression, () => runJob(job), { name: `embargo-${job.name}`, noOverlap: true });
+      } catch (error) {
+        logger.error(
+          { job: job.name, schedule: expression, err: error instanceof Error ? error.message : String(error) },
+          'invalid cron expression in server.yaml schedules; job not scheduled',
+        );
         continue;
       }
-      const task = cron.schedule(expression, () => runJob(job), { name: `embargo-${job.name}`, noOverlap: true });
       tasks.set(job.name, { expression, task });
       logger.debug({ job: job.name, schedule: expression }, 'job scheduled');
     }

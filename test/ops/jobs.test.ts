@@ -57,11 +57,11 @@ describe('scheduled jobs (driven clock)', () => {
     daemon = await startTestDaemon({
       relay: { host: relay.host, port: relay.port },
       removeLists: ['xen-security-issues', 'xen-security-issues-discuss', 'predisclosure-applications'],
-      // Schedules that never fire (31 February): the test calls the jobs itself.
+      // Schedules that fire once a year (31 December 23:59:59): the test calls the jobs itself.
       server: {
         admins: [admin],
         relay: { retrySchedule: [1] },
-        schedules: { keyExpiryWarning: '0 0 31 2 *', heldDigest: '0 0 31 2 *', cleanup: '0 0 31 2 *', spoolRetentionDays: 30, deadLetterRetentionDays: 90 },
+        schedules: { keyExpiryWarning: '59 59 23 31 12 *', heldDigest: '59 59 23 31 12 *', cleanup: '59 59 23 31 12 *', spoolRetentionDays: 30, deadLetterRetentionDays: 90 },
       },
       lists: {
         advisories: stringify({
