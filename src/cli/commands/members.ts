@@ -49,7 +49,8 @@ export function formatMembers(reports: MemberReport[]): string {
       `  roles:     ${report.roles.join(', ')}`,
       `  key:       ${report.fingerprint ?? 'none'}${report.algorithm ? ` (${report.algorithm})` : ''}`,
       `  expires:   ${report.fingerprint ? day(report.expiresAt) : '-'}`,
-      `  usable:    ${report.usable ? 'yes' : 'NO'}`,
+      // A member of a public list needs no key: nothing is encrypted to them.
+      `  usable:    ${report.usable ? 'yes' : !report.fingerprint && report.problems.length === 0 ? '- (no key; this list does not encrypt)' : 'NO'}`,
       `  delivery:  ${bounceText(report)}`,
     ];
     for (const problem of report.problems) lines.push(`  problem:   ${problem.blocking ? 'BLOCKING ' : ''}${problem.code}: ${problem.detail}`);
