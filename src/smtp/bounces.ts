@@ -1,5 +1,6 @@
 // Bounces returned to NAME-bounces+TOKEN@: reads DSNs (RFC 3464) and plain bounces, keeps decaying member scores, suspends past a threshold.
 import type { Db } from '../store/database.ts';
+import { statement } from '../store/statements.ts';
 import { parseVerpToken } from './verp.ts';
 
 export const defaultBounceThreshold = 5;
@@ -146,9 +147,9 @@ function clip(text: string, length: number): string {
 
 /** Whether delivery of this list to this address is suspended after bounces. */
 export function isSuspended(db: Db, list: string, address: string): boolean {
-  const row = db
-    .prepare('SELECT suspended_at FROM member_bounces WHERE list = ? AND address = ?')
-    .get(list, address.toLowerCase()) as { suspended_at: number | null } | undefined;
+  const row = statement(db, 'SELECT suspended_at FROM member_bounces WHERE list = ? AND address = ?').get(list, address.toLowerCase()) as
+    | { suspended_at: number | null }
+    | undefined;
   return row?.suspended_at != null;
 }
 

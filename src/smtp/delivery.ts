@@ -5,9 +5,11 @@ import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Config } from '../config/types.ts';
 import type { Db } from '../store/database.ts';
+import { statement } from '../store/statements.ts';
 import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';
 import { isSuspended } from './bounces.ts';
+import { installFastDataScan } from './data-scan.ts';
 import {
   claimDueRows,
   cleanupOutbound,
@@ -116,6 +118,7 @@ type AttemptOutcome = { id: number; row: OutboundRow; reply: string } & (
 
 export function createDelivery(options: DeliveryOptions): Delivery {
   const { db, logger, secret } = options;
+  installFastDataScan();
   const now = options.now ?? Date.now;
   const timeouts: DeliveryTimeouts = { ...defaultDeliveryTimeouts, ...options.timeouts };
   const log = logger.child({ component: 'delivery' });
@@ -240,13 +243,13 @@ export function createDelivery(options: DeliveryOptions): Delivery {
    * What must survive a power cut is the fan-out itself, and that is committed by the list pipeline with a full fsync.
    */
   function withoutFsync<T>(work: () => T): T {
-    const previous = db.pragma('synchronous', { simple: true }) as number;
+    const previous = (statement(db, 'PRAGMA synchronous').get() as { synchronous: number }).synchronous;
     if (previous <= 1) return work();
-    db.pragma('synchronous = NORMAL');
+    statement(db, 'PRAGMA synchronous = NORMAL').run();
     try {
       return work();
     } finally {
-      db.pragma(`synchronous = ${previous}`);
+      statement(db, `PRAGMA synchronous = ${previous}`).run();
     }
   }
 

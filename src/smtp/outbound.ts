@@ -1,5 +1,6 @@
 // The outbound queue's rows: enqueue a fan-out, claim due rows, record each attempt's outcome, and the admin views and actions.
 import type { Db } from '../store/database.ts';
+import { statement } from '../store/statements.ts';
 import { isSuspended } from './bounces.ts';
 
 const enqueueListeners = new Set<() => void>();
@@ -108,8 +109,9 @@ function clipReply(reply: string): string {
  * bounces are stored as 'suspended', visible to admins, instead of being sent or silently dropped.
  */
 export function enqueueOutgoing(db: Db, batch: OutgoingBatch, now: number = Date.now()): number[] {
-  const insertPayload = db.prepare('INSERT INTO outbound_payload (created_at, body) VALUES (?, ?)');
-  const insertRow = db.prepare(
+  const insertPayload = statement(db, 'INSERT INTO outbound_payload (created_at, body) VALUES (?, ?)');
+  const insertRow = statement(
+    db,
     `INSERT INTO outbound (spool_id, list, recipient, payload_id, head, tail, message_id, state, next_attempt_at, created_at, updated_at, last_reply)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
@@ -146,12 +148,14 @@ export function enqueueOutgoing(db: Db, batch: OutgoingBatch, now: number = Date
 /** Moves up to `limit` due rows to 'sending' and returns them, oldest due first. */
 export function claimDueRows(db: Db, limit: number, now: number): OutboundRow[] {
   if (limit <= 0) return [];
-  const select = db.prepare(
+  const select = statement(
+    db,
     `SELECT ${rowColumns} FROM outbound
      WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
      ORDER BY next_attempt_at, id LIMIT ?`,
   );
-  const claim = db.prepare(
+  const claim = statement(
+    db,
     `UPDATE outbound SET state = 'sending', attempts = attempts + 1, last_attempt_at = ?, updated_at = ?
      WHERE id = ? AND state IN ('queued', 'deferred')`,
   );
@@ -169,7 +173,7 @@ export function claimDueRows(db: Db, limit: number, now: number): OutboundRow[] 
 
 /** When the earliest queued or deferred row is due, or null when nothing waits. */
 export function nextDueAt(db: Db): number | null {
-  const row = db.prepare(`SELECT min(next_attempt_at) AS due FROM outbound WHERE state IN ('queued', 'deferred')`).get() as {
+  const row = statement(db, `SELECT min(next_attempt_at) AS due FROM outbound WHERE state IN ('queued', 'deferred')`).get() as {
     due: number | null;
   };
   return row.due;
@@ -183,14 +187,14 @@ export interface CopyContent {
 }
 
 export function loadCopyParts(db: Db, id: number): { head: Buffer; tail: Buffer; payloadId: number | null } | null {
-  const row = db.prepare('SELECT head, tail, payload_id FROM outbound WHERE id = ?').get(id) as
+  const row = statement(db, 'SELECT head, tail, payload_id FROM outbound WHERE id = ?').get(id) as
     | { head: Buffer; tail: Buffer; payload_id: number | null }
     | undefined;
   return row ? { head: row.head, tail: row.tail, payloadId: row.payload_id } : null;
 }
 
 export function loadPayload(db: Db, payloadId: number): Buffer | null {
-  const row = db.prepare('SELECT body FROM outbound_payload WHERE id = ?').get(payloadId) as { body: Buffer } | undefined;
+  const row = statement(db, 'SELECT body FROM outbound_payload WHERE id = ?').get(payloadId) as { body: Buffer } | undefined;
   return row ? row.body : null;
 }
 
@@ -200,8 +204,9 @@ export function loadPayload(db: Db, payloadId: number): Buffer | null {
  */
 export function markSent(db: Db, id: number, reply: string, now: number): void {
   db.transaction(() => {
-    const row = db.prepare('SELECT payload_id FROM outbound WHERE id = ?').get(id) as { payload_id: number | null } | undefined;
-    db.prepare(
+    const row = statement(db, 'SELECT payload_id FROM outbound WHERE id = ?').get(id) as { payload_id: number | null } | undefined;
+    statement(
+    db,
       `UPDATE outbound SET state = 'sent', last_reply = ?, updated_at = ?, head = x'', tail = x'', payload_id = NULL WHERE id = ?`,
     ).run(clipReply(reply), now, id);
     if (row?.payload_id != null) dropPayloadIfUnused(db, row.payload_id);
@@ -209,12 +214,12 @@ export function markSent(db: Db, id: number, reply: string, now: number): void {
 }
 
 function dropPayloadIfUnused(db: Db, payloadId: number): void {
-  const used = db.prepare('SELECT 1 FROM outbound WHERE payload_id = ? LIMIT 1').get(payloadId);
-  if (!used) db.prepare('DELETE FROM outbound_payload WHERE id = ?').run(payloadId);
+  const used = statement(db, 'SELECT 1 FROM outbound WHERE payload_id = ? LIMIT 1').get(payloadId);
+  if (!used) statement(db, 'DELETE FROM outbound_payload WHERE id = ?').run(payloadId);
 }
 
 export function markDeferred(db: Db, id: number, reply: string, nextAttemptAt: number, now: number): void {
-  db.prepare(`UPDATE outbound SET state = 'deferred', last_reply = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`).run(
+  statement(db, `UPDATE outbound SET state = 'deferred', last_reply = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`).run(
     clipReply(reply),
     nextAttemptAt,
     now,
@@ -224,7 +229,7 @@ export function markDeferred(db: Db, id: number, reply: string, nextAttemptAt: n
 
 /** Failed, expired and suspended rows keep their content, so an admin's retry can still send them. */
 export function markFinal(db: Db, id: number, state: 'failed' | 'expired' | 'suspended', reply: string, now: number): void {
-  db.prepare('UPDATE outbound SET state = ?, last_reply = ?, updated_at = ? WHERE id = ?').run(state, clipReply(reply), now, id);
+  statement(db, 'UPDATE outbound SET state = ?, last_reply = ?, updated_at = ? WHERE id = ?').run(state, clipReply(reply), now, id);
 }
 
 /**
