@@ -1,11 +1,17 @@
 // The config contract: zod schemas for config/server.yaml and config/lists/NAME.yaml (unknown keys are errors).
 import { z } from 'zod';
+import cron from 'node-cron';
 
 const hostPort = (defaultPort: number) =>
   z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(defaultPort),
   });
+
+// A schedule that node-cron would refuse at start is refused here, with the file and line, instead.
+const cronExpression = z.string().refine((expression) => cron.validate(expression), {
+  message: 'must be a cron expression node-cron accepts (5 or 6 fields, e.g. "0 9 * * 1"), and a day that exists',
+});
 
 const email = z.string().regex(/^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$/, 'must be an email address like name@example.org');
 
@@ -63,12 +69,12 @@ export const serverSchema = z.strictObject({
     .default({ level: 'info' }),
   schedules: z
     .strictObject({
-      retrySweep: z.string().default('*/30 * * * * *'),
-      embargoRelease: z.string().default('* * * * *'),
-      keyExpiryWarning: z.string().default('0 9 * * 1'),
+      retrySweep: cronExpression.default('*/30 * * * * *'),
+      embargoRelease: cronExpression.default('* * * * *'),
+      keyExpiryWarning: cronExpression.default('0 9 * * 1'),
       keyExpiryWarningDays: z.number().int().positive().default(14),
-      heldDigest: z.string().default('0 8 * * *'),
-      cleanup: z.string().default('30 3 * * *'),
+      heldDigest: cronExpression.default('0 8 * * *'),
+      cleanup: cronExpression.default('30 3 * * *'),
       spoolRetentionDays: z.number().int().positive().default(30),
       deadLetterRetentionDays: z.number().int().positive().default(90),
     })

@@ -12,7 +12,6 @@ import { isSuspended } from './bounces.ts';
 import { installFastDataScan } from './data-scan.ts';
 import {
   claimDueRows,
-  cleanupOutbound,
   expireOld,
   loadCopyParts,
   loadPayload,
@@ -130,7 +129,6 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   let pumpAgain = false;
   let wakeTimer: NodeJS.Timeout | null = null;
   let sweepTask: ScheduledTask | null = null;
-  let cleanupTask: ScheduledTask | null = null;
   const inFlight = new Map<number, Promise<void>>();
   const pendingOutcomes: AttemptOutcome[] = [];
   // Copies of one fan-out share their payload: read it from SQLite once and keep it while any copy is being sent.
@@ -380,16 +378,6 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     schedulePump();
   }
 
-  /** Delivered rows and dead letters older than the retention period go (a bounce that late cannot be matched any more). */
-  function cleanup(): void {
-    try {
-      const removed = cleanupOutbound(db, options.config().server.schedules.deadLetterRetentionDays, now());
-      if (removed > 0) log.info({ removed }, 'old outbound rows removed');
-    } catch (error) {
-      log.error({ err: error }, 'outbound cleanup failed');
-    }
-  }
-
   return {
     async start() {
       if (running) return;
@@ -400,7 +388,6 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       stopListening = onOutboundEnqueued(schedulePump);
       const schedules = options.config().server.schedules;
       sweepTask = cron.schedule(schedules.retrySweep, sweep, { name: 'outbound-retry-sweep', noOverlap: true });
-      cleanupTask = cron.schedule(schedules.cleanup, cleanup, { name: 'outbound-cleanup', noOverlap: true });
       sweep();
     },
 
@@ -412,9 +399,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       if (wakeTimer) clearTimeout(wakeTimer);
       wakeTimer = null;
       if (sweepTask) await sweepTask.destroy();
-      if (cleanupTask) await cleanupTask.destroy();
       sweepTask = null;
-      cleanupTask = null;
       // Give in-flight copies a moment to finish; whatever is cut off is deferred now or requeued at the next start.
       const grace = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
       await Promise.race([Promise.allSettled([...inFlight.values()]), grace]);

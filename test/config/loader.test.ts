@@ -154,6 +154,13 @@ describe('errors name file, line, column and reason', () => {
     expectOneError(errors, dir.path('server.yaml'), 12, /^admins must have at least 1 entry$/);
   });
 
+  it('a cron schedule node-cron would refuse (31 February, a bad field) is refused with its line', async () => {
+    const dir = configWith({ 'a.yaml': announceList }, `${minimalServerYaml}schedules:\n  cleanup: '0 0 31 2 *'\n  heldDigest: 'every day'\n`);
+    const errors = await errorsOf(dir);
+    expectOneError(errors, dir.path('server.yaml'), 15, /^schedules\.cleanup: must be a cron expression/);
+    expectOneError(errors, dir.path('server.yaml'), 16, /^schedules\.heldDigest: must be a cron expression/);
+  });
+
   it('missing required keys point at the mapping they belong in', async () => {
     const dir = configWith({ 'a.yaml': 'description: no kind\narchive: none\n' }, minimalServerYaml.replace('domain: lists.example.org\n', ''));
     const errors = await errorsOf(dir);
