@@ -137,8 +137,10 @@ export function handleBounce(db: Db, input: BounceInput): BounceOutcome {
 }
 
 function decay(score: number, elapsedMs: number, halfLifeMs: number): number {
-  if (elapsedMs <= 0 || halfLifeMs <= 0) return score;
-  return score * Math.pow(0.5, elapsedMs / halfLifeMs);
+  // Whole hours only: bounces that arrive together (a burst after an outage) count in full against the threshold.
+  const elapsedHours = Math.floor(elapsedMs / 3_600_000);
+  if (elapsedHours <= 0 || halfLifeMs <= 0) return score;
+  return score * Math.pow(0.5, (elapsedHours * 3_600_000) / halfLifeMs);
 }
 
 function clip(text: string, length: number): string {
