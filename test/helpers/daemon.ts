@@ -69,6 +69,9 @@ export function makeTestConfig(options: TestConfigOptions = {}): TestConfig {
     smtp: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
     relay: options.relay ?? { host: '127.0.0.1', port: 9 },
+    // The weekly and daily jobs would otherwise fire whenever a test happens to run at 09:00 on a Monday:
+    // tests that want them set their own schedule or call the job with a driven clock.
+    schedules: { keyExpiryWarning: '59 59 23 31 12 *', heldDigest: '59 59 23 31 12 *', cleanup: '59 59 23 31 12 *' },
   });
   if (options.server) server = deepMerge(server, options.server);
   writeFileSync(serverFile, stringify(server));
