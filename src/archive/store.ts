@@ -93,9 +93,28 @@ export function replyTargets(parsed: ParsedMail): string[] {
   return [...new Set(ordered)];
 }
 
+/**
+ * Whether the body must be parsed: a public entry shows and indexes it, and a list's embargo pattern is looked for in
+ * it. Otherwise (a private archive) only the header block is parsed, so a 25 MiB post is not decoded into strings.
+ */
+function needsBody(input: PrepareInput): boolean {
+  const { list } = input;
+  if (list.archive === 'public') return true;
+  return input.embargoUntil === undefined && Boolean(list.embargoPattern) && (list.kind === 'announce' || Boolean(list.publishTo));
+}
+
+/** The header block with its blank line (the whole message when there is no body). */
+function headerBlock(message: Buffer): Buffer {
+  const crlf = message.indexOf('\r\n\r\n');
+  const lf = message.indexOf('\n\n');
+  if (crlf === -1 && lf === -1) return message;
+  const end = lf === -1 || (crlf !== -1 && crlf < lf) ? crlf + 4 : lf + 2;
+  return message.subarray(0, end);
+}
+
 export async function prepareArchiveEntry(input: PrepareInput): Promise<PreparedArchiveEntry> {
   const { list, listKey, message, receivedAt, spoolId } = input;
-  const parsed = await parseForArchive(message);
+  const parsed = await parseForArchive(needsBody(input) ? message : headerBlock(message));
   const headers = archiveHeaders(parsed, message);
   const embargoHeader = parsed.headers.get('x-embargo-until');
   const releaseAt =

@@ -236,6 +236,11 @@ async function openDecryptedEntity(decrypted: Decrypted, format: string, context
   return { encrypted: true, entity: decrypted.plaintext, protectedHeaders, verification: UNSIGNED, format };
 }
 
+/** The bytes openpgp.js returned, as a Buffer without copying them (a 25 MiB post would otherwise exist twice). */
+function bufferView(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 function armoredBlock(data: Buffer, begin: string, end: string, limits: Limits): string {
   const start = data.indexOf(begin);
   if (start === -1) fail('bad-armor', `no ${begin} line`);
@@ -269,7 +274,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
     // Not encrypted at all: an opaque signed message (gpg --sign --armor).
     try {
       const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, format: 'binary', config });
-      const plaintext = Buffer.from(result.data as Uint8Array);
+      const plaintext = bufferView(result.data as Uint8Array);
       return { plaintext, verification: await evaluateSignatures(result.signatures, context), encrypted: false };
     } catch (error) {
       if (error instanceof OpenFailure) throw error;
@@ -288,7 +293,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
       format: 'binary',
       config,
     });
-    const plaintext = Buffer.from(result.data as Uint8Array);
+    const plaintext = bufferView(result.data as Uint8Array);
     return { plaintext, verification: await evaluateSignatures(result.signatures, context), encrypted: true };
   } catch (error) {
     if (error instanceof OpenFailure) throw error;

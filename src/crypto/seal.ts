@@ -332,14 +332,15 @@ export async function encryptForArchive(listKey: ListKey, data: Buffer): Promise
     format: 'binary',
     config: compatibleConfig,
   });
-  return Buffer.from(encrypted);
+  // A view, not a copy: the archive copy of a big post is held until the pipeline commits.
+  return Buffer.from(encrypted.buffer, encrypted.byteOffset, encrypted.byteLength);
 }
 
 export async function decryptFromArchive(listKey: ListKey, data: Buffer): Promise<Buffer> {
   const list = unlockedListKey(listKey);
   const message = await openpgp.readMessage({ binaryMessage: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
   const { data: plain } = await openpgp.decrypt({ message, decryptionKeys: list.privateKey, format: 'binary' });
-  return Buffer.from(plain);
+  return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
 }
 
 export { armorMessage };
