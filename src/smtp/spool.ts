@@ -141,7 +141,7 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   const claimStatement = db.prepare(
     `UPDATE spool SET state = 'processing', attempts = attempts + 1, updated_at = @now
      WHERE id = (SELECT id FROM spool WHERE state = 'queued' ORDER BY received_at, id LIMIT 1)
-     RETURNING *`,
+     RETURNING id`,
   );
   const markStatement = db.prepare(
     `UPDATE spool SET state = @state, updated_at = @now,
@@ -171,7 +171,11 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   };
   const insertManyTransaction = db.transaction((entries: SpoolEntry[]) => entries.map(insertOne));
   // Claiming is one statement, but a transaction keeps it atomic should it ever grow a second one.
-  const claimTransaction = db.transaction(() => claimStatement.get({ now: now() }) as RawRow | undefined);
+  // RETURNING * would copy the raw bytes into a temporary table first; the row is read once, after the update.
+  const claimTransaction = db.transaction((): RawRow | undefined => {
+    const claimed = claimStatement.get({ now: now() }) as { id: string } | undefined;
+    return claimed ? (getStatement.get(claimed.id) as RawRow) : undefined;
+  });
 
   return {
     // IMMEDIATE takes the write lock at BEGIN, so a conflict shows up before any work, never halfway.
