@@ -95,10 +95,13 @@ export function quoteDisplayName(name: string): string {
 export function messageIdOf(value: string | undefined): string | null {
   if (!value) return null;
   const match = /<([^<>\s]+)>/.exec(value);
-  if (match) return match[1];
   const bare = value.trim();
-  return /^[^<>\s]+@[^<>\s]+$/.test(bare) ? bare : null;
+  const id = match ? match[1] : /^[^<>\s]+@[^<>\s]+$/.test(bare) ? bare : null;
+  // Real ids are well under 100 characters; a huge one would be copied into every copy, bounce and archive entry.
+  return id && id.length <= maxMessageIdLength ? id : null;
 }
+
+const maxMessageIdLength = 250;
 
 /** Serialises header fields with CRLF, folding long values at spaces. */
 export function formatHeaders(headers: HeaderList): string {

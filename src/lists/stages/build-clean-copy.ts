@@ -1,9 +1,12 @@
 // Stage build-clean-copy: the post as the list redistributes it — rewritten From, list headers, the verification note.
-import { proceed } from '../context.ts';
+import { proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
-import { decodeWords, headerValue } from '../headers.ts';
+import { decodeWords, headerValue, splitMessage } from '../headers.ts';
 import type { HeaderList } from '../headers.ts';
 import { archivedAtUrl, listHeaders, replyToFor, rewrittenFrom, subjectHeader, threadingHeaders } from '../outgoing-headers.ts';
+
+/** Generous for real mail (long References chains, big Cc lists), far below what breaks MIME parsers (1 MiB). */
+export const maxCopiedHeaderBytes = 64 * 1024;
 
 export function buildCleanCopy(context: MessageContext): StageResult {
   const { opened, inner, list, config } = context;
@@ -47,6 +50,13 @@ export function buildCleanCopy(context: MessageContext): StageResult {
     const url = archivedAtUrl(config, list, messageId);
     if (url) outerHeaders.push(['Archived-At', `<${url}>`]);
   }
+  // Header fields copied from the post (Subject, References, Cc, the entity's Content-* fields) go into every copy and
+  // the archive; megabytes of them would make mail that relays refuse and parsers throw on. Refused, not trimmed.
+  const copiedBytes = [...protectedHeaders, ...outerHeaders, ...splitMessage(opened.entity).headers.filter(([name]) => /^content-/i.test(name))].reduce(
+    (total, [name, value]) => total + name.length + value.length + 4,
+    0,
+  );
+  if (copiedBytes > maxCopiedHeaderBytes) return reject('bad-input', `header fields of ${copiedBytes} bytes to copy, limit ${maxCopiedHeaderBytes}`);
   context.clean = { content: opened.entity, protectedHeaders, outerHeaders, note: verificationNote(context), messageId };
   return proceed;
 }
