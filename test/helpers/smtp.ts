@@ -27,9 +27,10 @@ export class SmtpClient {
   }
 
   /** Connects and reads the greeting (a 421 greeting is a refusal; the server closes right after). */
-  static async connect(port: number, host = '127.0.0.1', options: { timeoutMs?: number } = {}): Promise<SmtpClient> {
+  static async connect(port: number, host = '127.0.0.1', options: { timeoutMs?: number; localAddress?: string } = {}): Promise<SmtpClient> {
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const raw = netConnect({ port, host }, () => {
+      // localAddress: another loopback source (127.0.0.2) counts as another client for per-address limits.
+      const raw = netConnect({ port, host, ...(options.localAddress ? { localAddress: options.localAddress } : {}) }, () => {
         raw.removeListener('error', reject);
         resolve(raw);
       });
