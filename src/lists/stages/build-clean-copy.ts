@@ -67,7 +67,9 @@ export function verificationNote(context: MessageContext): string {
   const verification = opened?.verification;
   const who = from ? `${from.name ? `${from.name} ` : ''}<${from.address}>` : '(no From address)';
   const lines = [`Posted to ${context.list.address} by ${who}${poster?.organisation ? ` (${poster.organisation})` : ''}.`];
-  if (verification?.valid && signer) {
+  if (verification?.valid && opened?.signatureCovers === 'part') {
+    lines.push('Only one text part is signed; the other parts (an HTML alternative, attachments) are not: treat the sender as unconfirmed.');
+  } else if (verification?.valid && signer) {
     const when = verification.signedAt ? `, signed ${verification.signedAt.toISOString()}` : '';
     lines.push(`Good signature by the registered key of ${signer.address}: ${verification.signingFingerprint ?? verification.signingKeyId ?? ''}${when}.`);
   } else if (verification?.valid) {

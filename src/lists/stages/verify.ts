@@ -7,11 +7,15 @@ import { memberKey } from '../keyring.ts';
 export async function verify(context: MessageContext): Promise<StageResult> {
   const verification = context.opened?.verification;
   if (!verification) throw new Error('verify ran before decrypt');
-  const signer = verification.signed && verification.valid ? await signingMember(context, verification.memberAddress, verification.signingFingerprint) : undefined;
+  // An inline signature over one text part, with an unsigned HTML twin or attachments beside it, would lend its
+  // good name to content nobody signed: such a post confirms no sender (public lists) and is refused (private).
+  const partial = context.opened?.signatureCovers === 'part';
+  const signer = verification.signed && verification.valid && !partial ? await signingMember(context, verification.memberAddress, verification.signingFingerprint) : undefined;
   if (signer) context.signer = signer;
   if (context.list.kind === 'public') return proceed;
   if (!verification.signed) return reject('unsigned', 'no OpenPGP signature');
   if (!verification.valid) return reject('bad-signature', verification.reason ?? 'signature not valid');
+  if (partial) return reject('bad-signature', 'the inline signature covers one text part only; the other parts (an HTML alternative, attachments) are unsigned');
   if (!signer) {
     return reject('bad-signature', `valid signature by ${verification.signingFingerprint ?? verification.signingKeyId ?? 'an unknown key'}, which is no member's registered key`);
   }
