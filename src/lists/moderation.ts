@@ -81,7 +81,7 @@ export function decide(
   return db.transaction((): DecideResult => {
     const held = getHeld(db, decision.id.toUpperCase());
     if (!held || (decision.list && held.list !== decision.list)) return { ok: false, reason: 'not-found' };
-    const spool = db.prepare('SELECT state FROM spool WHERE id = ?').get(held.id) as { state: string } | undefined;
+    const spool = db.prepare('SELECT state FROM spool_rows WHERE id = ?').get(held.id) as { state: string } | undefined;
     if (!spool || spool.state !== 'held' || held.decision !== 'pending') return { ok: false, reason: 'not-held' };
     db.prepare('UPDATE moderation SET decision = ?, decided_by = ?, decided_at = ?, reject_reason = ? WHERE spool_id = ?').run(
       decision.approve ? 'approved' : 'rejected',
@@ -91,7 +91,7 @@ export function decide(
       held.id,
     );
     // attempts restart: the crash-retry bound counts tries of one decision, not the hold before it.
-    db.prepare(`UPDATE spool SET state = 'queued', attempts = 0, updated_at = ? WHERE id = ?`).run(decision.now, held.id);
+    db.prepare(`UPDATE spool_rows SET state = 'queued', attempts = 0, updated_at = ? WHERE id = ?`).run(decision.now, held.id);
     return { ok: true, post: { ...held, decision: decision.approve ? 'approved' : 'rejected' } };
   })();
 }

@@ -134,26 +134,32 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   const now = options.now ?? Date.now;
   const nextId = createIdGenerator(now);
 
+  // The raw bytes live in spool_raw, written once: state changes rewrite only the small spool_rows row.
   const insertStatement = db.prepare(
-    `INSERT INTO spool (id, received_at, mail_from, rcpt_to, remote_address, helo, size, raw, state, attempts, updated_at)
-     VALUES (@id, @receivedAt, @mailFrom, @rcptTo, @remoteAddress, @helo, @size, @raw, 'queued', 0, @receivedAt)`,
+    `INSERT INTO spool_rows (id, received_at, mail_from, rcpt_to, remote_address, helo, size, state, attempts, updated_at)
+     VALUES (@id, @receivedAt, @mailFrom, @rcptTo, @remoteAddress, @helo, @size, 'queued', 0, @receivedAt)`,
   );
+  const insertRawStatement = db.prepare('INSERT INTO spool_raw (id, raw) VALUES (?, ?)');
   const claimStatement = db.prepare(
-    `UPDATE spool SET state = 'processing', attempts = attempts + 1, updated_at = @now
-     WHERE id = (SELECT id FROM spool WHERE state = 'queued' ORDER BY received_at, id LIMIT 1)
+    `UPDATE spool_rows SET state = 'processing', attempts = attempts + 1, updated_at = @now
+     WHERE id = (SELECT id FROM spool_rows WHERE state = 'queued' ORDER BY received_at, id LIMIT 1)
      RETURNING id`,
   );
   const markStatement = db.prepare(
-    `UPDATE spool SET state = @state, updated_at = @now,
+    `UPDATE spool_rows SET state = @state, updated_at = @now,
        outcome = COALESCE(@outcome, outcome), reason = COALESCE(@reason, reason), list = COALESCE(@list, list)
      WHERE id = @id`,
   );
-  const getStatement = db.prepare('SELECT * FROM spool WHERE id = ?');
-  const resetStatement = db.prepare(`UPDATE spool SET state = 'queued', updated_at = ? WHERE state = 'processing'`);
-  const countStatement = db.prepare('SELECT state, COUNT(*) AS count FROM spool GROUP BY state');
-  const purgeStatement = db.prepare(
-    `DELETE FROM spool WHERE state IN ('done', 'rejected', 'discarded') AND received_at < ?`,
-  );
+  const getStatement = db.prepare('SELECT r.*, b.raw FROM spool_rows AS r JOIN spool_raw AS b ON b.id = r.id WHERE r.id = ?');
+  const resetStatement = db.prepare(`UPDATE spool_rows SET state = 'queued', updated_at = ? WHERE state = 'processing'`);
+  const countStatement = db.prepare('SELECT state, COUNT(*) AS count FROM spool_rows GROUP BY state');
+  const purgeable = `state IN ('done', 'rejected', 'discarded') AND received_at < ?`;
+  const purgeRawStatement = db.prepare(`DELETE FROM spool_raw WHERE id IN (SELECT id FROM spool_rows WHERE ${purgeable})`);
+  const purgeStatement = db.prepare(`DELETE FROM spool_rows WHERE ${purgeable}`);
+  const purgeTransaction = db.transaction((receivedBefore: number): number => {
+    purgeRawStatement.run(receivedBefore);
+    return purgeStatement.run(receivedBefore).changes;
+  });
 
   const insertOne = (entry: SpoolEntry): string => {
     const id = nextId();
@@ -165,13 +171,12 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
       remoteAddress: entry.remoteAddress,
       helo: entry.helo,
       size: entry.raw.length,
-      raw: entry.raw,
     });
+    insertRawStatement.run(id, entry.raw);
     return id;
   };
   const insertManyTransaction = db.transaction((entries: SpoolEntry[]) => entries.map(insertOne));
-  // Claiming is one statement, but a transaction keeps it atomic should it ever grow a second one.
-  // RETURNING * would copy the raw bytes into a temporary table first; the row is read once, after the update.
+  // The claim and the read of the claimed row, in one transaction.
   const claimTransaction = db.transaction((): RawRow | undefined => {
     const claimed = claimStatement.get({ now: now() }) as { id: string } | undefined;
     return claimed ? (getStatement.get(claimed.id) as RawRow) : undefined;
@@ -221,7 +226,7 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
       return counts;
     },
     purgeFinished(receivedBefore) {
-      return purgeStatement.run(receivedBefore).changes;
+      return purgeTransaction(receivedBefore);
     },
   };
 }

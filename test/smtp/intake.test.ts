@@ -148,7 +148,7 @@ describe('smtp intake', () => {
     const count = () => (db.prepare('SELECT COUNT(*) AS count FROM spool').get() as { count: number }).count;
     const before = count();
     // A real SQLite failure inside the insert transaction.
-    db.exec(`CREATE TRIGGER test_refuse_store BEFORE INSERT ON spool BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END`);
+    db.exec(`CREATE TRIGGER test_refuse_store BEFORE INSERT ON spool_rows BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END`);
     try {
       const result = await send([list]);
       expect(result).toMatchObject({ ok: false, stage: 'data', code: 451, text: '4.3.0 temporarily unable to store message' });
