@@ -69,9 +69,10 @@ export function partialLength(power: number): number {
 
 /**
  * Reads one packet from a binary packet list and returns its tag and its body with any partial-length
- * framing removed, so the body can be re-framed.
+ * framing removed, so the body can be re-framed. Partial chunks are joined into a new Buffer, or with
+ * `compactInPlace` moved together inside `data` itself (which then no longer holds the packet as written).
  */
-export function readPacket(data: Uint8Array, offset = 0): { tag: number; body: Buffer; end: number } {
+export function readPacket(data: Uint8Array, offset = 0, options: { compactInPlace?: boolean } = {}): { tag: number; body: Buffer; end: number } {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const first = bytes[offset];
   if ((first & 0x80) === 0) throw new Error('not an OpenPGP packet');
@@ -118,7 +119,17 @@ export function readPacket(data: Uint8Array, offset = 0): { tag: number; body: B
     chunks.push(bytes.subarray(cursor, cursor + length));
     cursor += length;
   }
-  return { tag, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), end: cursor };
+  if (chunks.length === 1) return { tag, body: chunks[0], end: cursor };
+  if (!options.compactInPlace) return { tag, body: Buffer.concat(chunks), end: cursor };
+  // Every chunk lies after the previous one, so moving each down to the end of the last never overwrites unread bytes.
+  const start = chunks[0].byteOffset - bytes.byteOffset;
+  let written = start;
+  for (const chunk of chunks) {
+    const from = chunk.byteOffset - bytes.byteOffset;
+    if (from !== written) bytes.copy(bytes, written, from, from + chunk.length);
+    written += chunk.length;
+  }
+  return { tag, body: bytes.subarray(start, written), end: cursor };
 }
 
 /** Tag 18, SEIPD, as a new-format packet header octet. */

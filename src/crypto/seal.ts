@@ -90,6 +90,11 @@ function crlf(text: string): string {
  * the verification note, then the poster's entity unchanged.
  */
 export function buildInnerEntity(input: Pick<SealInput, 'protectedHeaders' | 'note' | 'content'>): Buffer {
+  return Buffer.concat(innerEntityParts(input));
+}
+
+/** The inner entity as [head, content, tail]: the fan-out streams these into the encryption without joining them. */
+function innerEntityParts(input: Pick<SealInput, 'protectedHeaders' | 'note' | 'content'>): Buffer[] {
   const boundary = boundaryFor('embargo-inner', input.content);
   const note = crlf(input.note.endsWith('\n') ? input.note : `${input.note}\n`);
   const noteIsAscii = /^[\x00-\x7f]*$/.test(note);
@@ -105,7 +110,7 @@ export function buildInnerEntity(input: Pick<SealInput, 'protectedHeaders' | 'no
     `Content-Description: Verification note from the list\r\n\r\n` +
     note +
     `\r\n--${boundary}\r\n`;
-  return Buffer.concat([Buffer.from(head, 'utf8'), input.content, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  return [Buffer.from(head, 'utf8'), input.content, Buffer.from(`\r\n--${boundary}--\r\n`)];
 }
 
 function outerHead(input: SealInput, boundary: string): string {
@@ -150,17 +155,24 @@ const STREAM_CHUNK = 1024 * 1024;
  * whole message five or six times on the way (literal packet, packet list, MDC input, ciphertext, packet framing):
  * about 105 MB for a 17 MiB post; streamed, it works chunk by chunk (partial body lengths, as gpg writes from a pipe).
  */
-async function literalMessage(data: Buffer): Promise<openpgp.Message<Uint8Array>> {
-  if (data.length < STREAM_THRESHOLD) return signedLiteral(data);
+async function literalMessage(parts: Buffer[]): Promise<openpgp.Message<Uint8Array>> {
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  if (total < STREAM_THRESHOLD) return signedLiteral(parts.length === 1 ? parts[0] : Buffer.concat(parts, total));
+  let index = 0;
   let offset = 0;
   const stream = new ReadableStream<Uint8Array>({
     pull(controller) {
-      if (offset >= data.length) {
+      while (index < parts.length && offset >= parts[index].length) {
+        index += 1;
+        offset = 0;
+      }
+      if (index >= parts.length) {
         controller.close();
         return;
       }
-      const end = Math.min(offset + STREAM_CHUNK, data.length);
-      controller.enqueue(new Uint8Array(data.buffer, data.byteOffset + offset, end - offset));
+      const part = parts[index];
+      const end = Math.min(offset + STREAM_CHUNK, part.length);
+      controller.enqueue(new Uint8Array(part.buffer, part.byteOffset + offset, end - offset));
       offset = end;
     },
   });
@@ -236,7 +248,7 @@ async function sessionKeyPacket(recipient: SealInput['recipients'][number], sess
  */
 export async function sealFanout(input: SealInput): Promise<SealedFanout> {
   const list = unlockedListKey(input.listKey);
-  const inner = buildInnerEntity(input);
+  const inner = innerEntityParts(input);
   const generated = await openpgp.generateSessionKey({ encryptionKeys: list.publicKey, config: compatibleConfig });
   // SEIPDv1 for every copy (GnuPG 2.2 cannot read v2); a fresh session key for every message.
   const sessionKey: openpgp.SessionKey = { data: generated.data, algorithm: generated.algorithm };
@@ -249,7 +261,8 @@ export async function sealFanout(input: SealInput): Promise<SealedFanout> {
       config: compatibleConfig,
     })) as Uint8Array | ReadableStream<Uint8Array>,
   );
-  const seipd = readPacket(encrypted);
+  // In place: a streamed SEIPD comes in partial chunks, which would otherwise be joined into a second copy.
+  const seipd = readPacket(encrypted, 0, { compactInPlace: true });
   if (seipd.tag !== 18 || seipd.end !== encrypted.length) throw new Error('openpgp.encrypt returned more than one SEIPD packet');
   const body = seipd.body;
   const boundary = newBoundary('embargo');
@@ -370,7 +383,7 @@ export async function signMime(options: { listKey: ListKey; content: Buffer; hea
 export async function encryptForArchive(listKey: ListKey, data: Buffer): Promise<Buffer> {
   const list = unlockedListKey(listKey);
   const encrypted = await openpgp.encrypt({
-    message: await literalMessage(data),
+    message: await literalMessage([data]),
     encryptionKeys: list.publicKey,
     format: 'binary',
     config: compatibleConfig,

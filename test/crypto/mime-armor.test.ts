@@ -78,6 +78,12 @@ describe('armor arithmetic', () => {
       expect(read.tag).toBe(18);
       expect(read.end).toBe(packet.length);
       expect(read.body.equals(body)).toBe(true);
+      // Compacted in place: the same body, inside the packet's own memory (no second copy).
+      const own = Buffer.from(packet);
+      const inPlace = readPacket(own, 0, { compactInPlace: true });
+      expect(inPlace.end).toBe(packet.length);
+      expect(inPlace.body.equals(body)).toBe(true);
+      expect(inPlace.body.buffer).toBe(own.buffer);
     }
   });
 });
