@@ -244,37 +244,60 @@ function bufferView(data: Uint8Array): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function armoredBlock(data: Buffer, begin: string, end: string, limits: Limits): string {
+/** The armored block from its BEGIN line to the end of its END line (or of the data), as a view of `data`. */
+function armoredBlock(data: Buffer, begin: string, end: string, limits: Limits): Buffer {
   const start = data.indexOf(begin);
   if (start === -1) fail('bad-armor', `no ${begin} line`);
   const endIndex = data.indexOf(end, start);
   const stop = endIndex === -1 ? data.length : endIndex + end.length;
   if (stop - start > limits.maxArmorBytes) fail('too-large', `armored block of ${stop - start} bytes exceeds ${limits.maxArmorBytes}`);
-  return data.toString('latin1', start, stop);
+  return data.subarray(start, stop);
 }
 
 /**
  * Plain armor as GnuPG and openpgp.js write it: the BEGIN line, a blank line (no armor headers), lines of base64 with
  * padding only at the very end, an optional checksum line, the END line. Either line ending.
  */
-const CANONICAL_ARMOR = /^-----BEGIN PGP MESSAGE-----\r?\n\r?\n([A-Za-z0-9+/\r\n]*?)(={0,2})\r?\n(?:=[A-Za-z0-9+/]{4}\r?\n)?-----END PGP MESSAGE-----$/;
+const ARMOR_HEAD = /^-----BEGIN PGP MESSAGE-----\r?\n\r?\n/;
+const ARMOR_TAIL = /(={0,2})\r?\n(?:=[A-Za-z0-9+/]{4}\r?\n)?-----END PGP MESSAGE-----$/;
+const BASE64_LINES = /^[A-Za-z0-9+/\r\n]*={0,2}$/;
+/** Decoded in blocks of about this many characters, ending at line ends, so no string holds the whole message. */
+const DECODE_BLOCK = 1024 * 1024;
 
 /**
  * The binary packets of a canonical armored block, decoded natively; null for anything else (armor headers, stray
- * characters, odd lengths), which then goes through openpgp.js's own unarmor. Why: openpgp.js unarmors a big
+ * characters, odd line lengths), which then goes through openpgp.js's own unarmor. Why: openpgp.js unarmors a big
  * message as strings, and for a 25 MiB post that took about 140 MB more memory than decoding it here. For canonical
  * armor both give the same bytes (openpgp.js ignores the checksum, too).
  */
-function canonicalArmorBody(armored: string): Uint8Array | null {
-  const match = CANONICAL_ARMOR.exec(armored);
-  if (!match) return null;
-  const base64 = match[1] + match[2];
-  let lineBreaks = 0;
-  for (let at = base64.indexOf('\n'); at !== -1; at = base64.indexOf('\n', at + 1)) lineBreaks += 1;
-  for (let at = base64.indexOf('\r'); at !== -1; at = base64.indexOf('\r', at + 1)) lineBreaks += 1;
-  if ((base64.length - lineBreaks) % 4 !== 0) return null;
-  const binary = Buffer.from(base64, 'base64');
-  return new Uint8Array(binary.buffer, binary.byteOffset, binary.byteLength);
+function canonicalArmorBody(block: Buffer): Uint8Array | null {
+  const head = ARMOR_HEAD.exec(block.toString('latin1', 0, Math.min(block.length, 64)));
+  if (!head) return null;
+  const tailFrom = Math.max(head[0].length, block.length - 128);
+  const tail = ARMOR_TAIL.exec(block.toString('latin1', tailFrom));
+  if (!tail) return null;
+  const dataStart = head[0].length;
+  const dataEnd = tailFrom + tail.index + tail[1].length;
+  if (dataEnd <= dataStart) return null;
+  const out = Buffer.allocUnsafe(Math.ceil(((dataEnd - dataStart) * 3) / 4));
+  let written = 0;
+  for (let from = dataStart; from < dataEnd; ) {
+    let to = Math.min(from + DECODE_BLOCK, dataEnd);
+    if (to < dataEnd) {
+      const lineEnd = block.indexOf(0x0a, to);
+      to = lineEnd === -1 || lineEnd + 1 >= dataEnd ? dataEnd : lineEnd + 1;
+    }
+    const text = block.toString('latin1', from, to);
+    if (!BASE64_LINES.test(text)) return null;
+    let lineBreaks = 0;
+    for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) lineBreaks += 1;
+    for (let at = text.indexOf('\r'); at !== -1; at = text.indexOf('\r', at + 1)) lineBreaks += 1;
+    // Each block must be whole base64 quanta (padding only in the last), or the blocks would not decode apart.
+    if ((text.length - lineBreaks) % 4 !== 0 || (to < dataEnd && text.includes('='))) return null;
+    written += out.write(text, written, 'base64');
+    from = to;
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, written);
 }
 
 function classifyOpenpgpError(error: unknown, stage: string): never {
@@ -294,7 +317,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
     const binaryMessage = canonicalArmorBody(armored);
     message = binaryMessage
       ? ((await openpgp.readMessage({ binaryMessage, config })) as unknown as openpgp.Message<string>)
-      : await openpgp.readMessage({ armoredMessage: armored, config });
+      : await openpgp.readMessage({ armoredMessage: armored.toString('latin1'), config });
   } catch (error) {
     if (/decompressed message size/i.test((error as Error).message)) fail('compression-bomb', 'decompressed data exceeds the limit (reading the message)');
     fail('bad-armor', `unreadable OpenPGP message: ${(error as Error).message}`);

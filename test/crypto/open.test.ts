@@ -119,6 +119,38 @@ describe('openMessage: forms real clients send', () => {
     expect(message.verification.memberAddress).toBeUndefined();
   });
 
+  it('armor in every layout clients write (line lengths, LF, checksum or not, armor headers, over 1 MiB) opens the same', async () => {
+    const lines = Array.from({ length: 22_000 }, (_, index) => `${index.toString(36)} ${'embargoed advisory text '.repeat(3)}`);
+    const inner = `Content-Type: text/plain; charset=us-ascii\r\n\r\n${lines.join('\r\n')}\r\n`;
+    const armored = (await poster.gpg.encrypt(inner, { recipients: [listKey.fingerprint], signer: poster.key.fingerprint, compressLevel: 0 })).toString('latin1');
+    const base64 = armored.split(/\r?\n\r?\n/)[1].split(/\r?\n=/)[0].replace(/\r?\n/g, '');
+    const checksum = /\n(=[A-Za-z0-9+/]{4})\r?\n-----END/.exec(armored)?.[1];
+    expect(Buffer.from(base64, 'base64').length).toBeGreaterThan(1024 * 1024);
+    const layout = (width: number, options: { checksum?: boolean; headers?: string } = {}) =>
+      [
+        '-----BEGIN PGP MESSAGE-----',
+        ...(options.headers ? [options.headers] : []),
+        '',
+        ...(base64.match(new RegExp(`.{1,${width}}`, 'g')) ?? []),
+        ...(options.checksum && checksum ? [checksum] : []),
+        '-----END PGP MESSAGE-----',
+      ].join('\r\n');
+    const variants: Record<string, string> = {
+      'as gpg wrote it': pgpMime(poster.address, armored),
+      'LF line ends': pgpMime(poster.address, armored).replace(/\r\n/g, '\n'),
+      '76 characters, no checksum': pgpMime(poster.address, layout(76)),
+      '64 characters, checksum': pgpMime(poster.address, layout(64, { checksum: true })),
+      'one long line': pgpMime(poster.address, layout(base64.length)),
+      '63 characters (not whole base64 quanta)': pgpMime(poster.address, layout(63, { checksum: true })),
+      'armor headers': pgpMime(poster.address, layout(64, { checksum: true, headers: 'Comment: made by hand\r\nVersion: 1' })),
+    };
+    for (const [name, raw] of Object.entries(variants)) {
+      const message = expectOk(await open(raw));
+      expect(message.entity.equals(Buffer.from(inner)), name).toBe(true);
+      expect(message.verification, name).toMatchObject({ signed: true, valid: true, memberAddress: poster.address });
+    }
+  });
+
   it('PGP/MIME encrypted and signed in one message (combined): valid, bound to the member', async () => {
     const armored = (await poster.gpg.encrypt(INNER, { recipients: [listKey.fingerprint], signer: poster.key.fingerprint })).toString('utf8');
     const message = expectOk(await open(pgpMime(poster.address, armored)));
