@@ -111,9 +111,10 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       if (queued) options.onOutgoing?.();
     } catch (error) {
       if (isBusy(error)) {
-        // The database was locked longer than busy_timeout (a long CLI write): not a bug, and nothing was written.
-        // The row stays ours ('processing'); it is handled again, from the start, at the next wake-up.
-        logger.warn({ spoolId: row.id }, 'database busy; message is tried again shortly');
+        // The database was locked longer than busy_timeout (a long CLI write), or the disk is full or read-only: not
+        // a bug, and nothing was written. The row stays ours ('processing'); it is handled again, from the start, at
+        // the next wake-up (the poll timer), until the database takes the write.
+        logger.warn({ spoolId: row.id, code: (error as { code?: string }).code }, 'database busy; message is tried again shortly');
         pause = true;
         retryRow = row;
         return;
@@ -289,9 +290,13 @@ function uniqueTargets(config: Config, recipients: string[]): ListAddress[] {
   return targets;
 }
 
+/**
+ * The database could not take the write now — locked by another connection, or the disk is full, read-only or
+ * failing. Not a bug in the message's handling: nothing was written, and the same row is tried again later.
+ */
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN)/.test(code);
 }
 
 /** Name and stack frames only: an exception's message may quote the input, which must not reach the log. */
