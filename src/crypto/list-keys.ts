@@ -1,6 +1,6 @@
 // List key pairs: generated or imported into dataDir/keys (0600), unlocked once and kept in memory; the private part never leaves src/crypto.
-import { chmod, mkdir, readFile, rename, writeFile, access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, readFile, rename, writeFile, access } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import type { ListKey } from './index.ts';
 
@@ -47,9 +47,23 @@ async function ensureKeyDirectory(dataDir: string): Promise<string> {
 /** Writes through a temporary file so a crash never leaves half a key behind. */
 async function writePrivate(file: string, text: string): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, text, { mode: 0o600 });
-  await chmod(temporary, 0o600);
+  const handle = await open(temporary, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.chmod(0o600);
+    // On disk before the rename makes it the key: without it, a crash or a file system error soon after the first
+    // start left an empty key file (delayed allocation), and the daemon could not start again.
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   await rename(temporary, file);
+  const directory = await open(dirname(file), 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
 }
 
 async function unlock(listName: string, armored: string, passphrase: string | undefined): Promise<ListKey> {
