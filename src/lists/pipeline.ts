@@ -12,6 +12,7 @@ import { limitRate } from './stages/limit-rate.ts';
 import { moderate } from './stages/moderate.ts';
 import { verify } from './stages/verify.ts';
 import { metrics } from '../util/metrics.ts';
+import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
 
 export type Stage = (context: MessageContext) => StageResult | Promise<StageResult>;
 
@@ -31,6 +32,9 @@ export const postPipeline = [
 ] as const;
 
 export type StageId = (typeof postPipeline)[number];
+
+/** Stages that leave copies of the message behind; after them a big message's garbage is collected at once. */
+const copyingStages: ReadonlySet<StageId> = new Set(['decrypt', 'archive', 'fan-out']);
 
 export const stages: Record<StageId, Stage> = {
   'detect-loop': detectLoop,
@@ -72,6 +76,7 @@ export async function runPipeline(
   for (const id of order) {
     const started = performance.now();
     const result = await table[id](context);
+    if (copyingStages.has(id) && context.raw.length >= bigMessageBytes) collectGarbage();
     timings[id] = Math.round((performance.now() - started) * 10) / 10;
     if (result.kind !== 'continue') return { result, stage: id, timings };
   }
