@@ -1,6 +1,6 @@
 // Opens the one SQLite file that holds all of Embargo's state, with durable settings and every module's tables.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { migrations } from './migrations.ts';
 
@@ -11,6 +11,15 @@ export function openDatabase(file: string): Db {
   const db = new Database(file);
   // WAL + FULL: a commit survives power loss before we answer 250; readers never block the writer.
   db.pragma('journal_mode = WAL');
+  // The spool and the queue hold mail and its metadata: owner only, whatever the umask or a data directory made
+  // beforehand allows. SQLite gives the -wal and -shm files the database file's mode.
+  for (const suffix of ['', '-wal', '-shm']) {
+    try {
+      chmodSync(file + suffix, 0o600);
+    } catch {
+      // Not there yet, or not ours (a CLI run by another user): nothing to tighten from here.
+    }
+  }
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');

@@ -105,6 +105,12 @@ it('a stolen data directory (database, WAL, keys) holds no embargoed text: the s
   expect(outerSeenIn.size).toBeGreaterThan(0);
   for (const place of outerSeenIn) expect(place).toMatch(/^spool\w*\.raw$/);
 
+  // Only the daemon's user may read the database and the keys (whatever the umask).
+  for (const file of ['embargo.sqlite', 'embargo.sqlite-wal', 'embargo.sqlite-shm', 'keys', `keys/${announce}.secret.asc`]) {
+    const mode = statSync(join(dataDir, file)).mode & 0o777;
+    expect(mode.toString(8), file).toBe(file === 'keys' ? '700' : '600');
+  }
+
   // And byte for byte, every file in the data directory (database, -wal, -shm, secret keys).
   for (const file of readdirSync(dataDir, { recursive: true }) as string[]) {
     const path = join(dataDir, file);
