@@ -148,11 +148,12 @@ export function enqueueOutgoing(db: Db, batch: OutgoingBatch, now: number = Date
 /** Moves up to `limit` due rows to 'sending' and returns them, oldest due first. */
 export function claimDueRows(db: Db, limit: number, now: number): OutboundRow[] {
   if (limit <= 0) return [];
+  // The ids come from the outbound_due index alone (sorting index entries, not rows); only the chosen rows are read.
   const select = statement(
     db,
-    `SELECT ${rowColumns} FROM outbound
-     WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
-     ORDER BY next_attempt_at, id LIMIT ?`,
+    `SELECT ${rowColumns} FROM outbound WHERE id IN (
+       SELECT id FROM outbound WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+     ) ORDER BY next_attempt_at, id`,
   );
   const claim = statement(
     db,
