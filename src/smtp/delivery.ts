@@ -343,6 +343,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
         envelope: { from, to: [row.recipient] },
         // Streamed, so a big fan-out does not hold one concatenated copy per connection in memory.
         raw: Readable.from(chunks.filter((chunk) => chunk.length > 0), { objectMode: false }),
+        // Only for nodemailer's own bookkeeping (a raw message is sent as is); without it, nodemailer makes a random one per copy.
+        ...(row.messageId ? { messageId: `<${row.messageId}>` } : {}),
       });
       metrics.observe('embargo_delivery_seconds', (now() - started) / 1000, 'Time for one copy to be accepted by the relay');
       return { id: row.id, state: 'sent', reply: String(info.response ?? '250 accepted'), row };
