@@ -17,7 +17,7 @@ import {
   loadPayload,
   markDeferred,
   markFinal,
-  markSent,
+  markSentRows,
   nextDueAt,
   oldestPendingAgeMs,
   outboundStates,
@@ -197,6 +197,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       const at = now();
       const rows = withoutFsync(() =>
         db.transaction((): OutboundRow[] => {
+          markSentRows(db, outcomes.filter((outcome) => outcome.state === 'sent'), at);
           for (const outcome of outcomes) applyOutcome(outcome, at);
           return running ? claimDueRows(db, relaySettings().concurrency - inFlight.size, at) : [];
         }).immediate(),
@@ -251,10 +252,10 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     }
   }
 
+  /** Every outcome but 'sent' (those are written together with markSentRows). */
   function applyOutcome(outcome: AttemptOutcome, at: number): void {
-    if (outcome.state === 'sent') markSent(db, outcome.id, outcome.reply, at);
-    else if (outcome.state === 'deferred') markDeferred(db, outcome.id, outcome.reply, outcome.nextAttemptAt, at);
-    else markFinal(db, outcome.id, outcome.state, outcome.reply, at);
+    if (outcome.state === 'deferred') markDeferred(db, outcome.id, outcome.reply, outcome.nextAttemptAt, at);
+    else if (outcome.state !== 'sent') markFinal(db, outcome.id, outcome.state, outcome.reply, at);
   }
 
   function countOutcome(outcome: AttemptOutcome): void {

@@ -204,13 +204,28 @@ export function loadPayload(db: Db, payloadId: number): Buffer | null {
  * bounce matching), and the shared payload is deleted once no row refers to it.
  */
 export function markSent(db: Db, id: number, reply: string, now: number): void {
-  db.transaction(() => {
-    const row = statement(db, 'SELECT payload_id FROM outbound WHERE id = ?').get(id) as { payload_id: number | null } | undefined;
-    statement(
+  markSentRows(db, [{ id, reply }], now);
+}
+
+/**
+ * markSent for several rows in one transaction (inside the delivery loop's write turn, a savepoint): each payload's
+ * use is checked once, after all its rows let go of it, not once per row.
+ */
+export function markSentRows(db: Db, rows: ReadonlyArray<{ id: number; reply: string }>, now: number): void {
+  if (rows.length === 0) return;
+  const select = statement(db, 'SELECT payload_id FROM outbound WHERE id = ?');
+  const update = statement(
     db,
-      `UPDATE outbound SET state = 'sent', last_reply = ?, updated_at = ?, head = x'', tail = x'', payload_id = NULL WHERE id = ?`,
-    ).run(clipReply(reply), now, id);
-    if (row?.payload_id != null) dropPayloadIfUnused(db, row.payload_id);
+    `UPDATE outbound SET state = 'sent', last_reply = ?, updated_at = ?, head = x'', tail = x'', payload_id = NULL WHERE id = ?`,
+  );
+  db.transaction(() => {
+    const payloads = new Set<number>();
+    for (const { id, reply } of rows) {
+      const row = select.get(id) as { payload_id: number | null } | undefined;
+      update.run(clipReply(reply), now, id);
+      if (row?.payload_id != null) payloads.add(row.payload_id);
+    }
+    for (const payloadId of payloads) dropPayloadIfUnused(db, payloadId);
   })();
 }
 
