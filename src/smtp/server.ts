@@ -6,6 +6,7 @@ import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 
 import type { Config } from '../config/types.ts';
 import { resolveListAddress } from '../lists/addresses.ts';
 import { metrics as processMetrics } from '../util/metrics.ts';
+import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { isLockConflict } from './spool.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
@@ -236,6 +237,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           helo: session.hostNameAppearsAs ?? null,
           raw: Buffer.concat(chunks, received),
         };
+        // The joined copy is what gets stored; the pieces can go now.
+        chunks.length = 0;
         const started = performance.now();
         store(entry).then(
           (id) => {
@@ -248,6 +251,9 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
             } catch (error) {
               logger.error({ spoolId: id, err: error instanceof Error ? error.message : String(error) }, 'onSpooled callback failed');
             }
+            // A big message leaves its copies here (pieces, joined bytes); collected now, that memory is free before the
+            // pipeline, in the main thread, starts on the same message.
+            if (received >= bigMessageBytes) setImmediate(collectGarbage);
           },
           (error: unknown) => {
             metrics.increment('embargo_spool_store_failures_total', {}, 1, 'Spool commits that failed (answered 451)');
