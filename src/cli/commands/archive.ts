@@ -1,7 +1,7 @@
 // `embargo archive export NAME [--since DATE] --mbox FILE` and `embargo archive pending`: admin access to the archive on the server.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
+import { loadConfigOrComplain } from '../load.ts';
 import type { Config } from '../../config/types.ts';
 import { archivedMessages } from '../../archive/queries.ts';
 import { mboxRecord } from '../../archive/mbox.ts';
@@ -10,7 +10,7 @@ import { pendingEmbargoes } from '../../archive/release.ts';
 import { parseForArchive, firstAddress } from '../../archive/store.ts';
 import { databaseFile, loadListKey } from '../../daemon.ts';
 import { openDatabase } from '../../store/database.ts';
-import { configDirFrom, configOptionHelp } from '../config-dir.ts';
+import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 
 /** YYYY-MM-DD (midnight UTC) or a full RFC 3339 time. */
@@ -22,15 +22,6 @@ export function parseSince(text: string): Date | null {
   return parseRfc3339(text);
 }
 
-async function loadOrComplain(configOption: string | undefined): Promise<Config | null> {
-  const loaded = await loadConfig(configDirFrom(configOption));
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
-    process.exitCode = exitCodes.invalidConfig;
-    return null;
-  }
-  return loaded.config;
-}
 
 /** Decrypts a list's archive into an mbox file (mode 0600: it holds plaintext). Returns the number of messages. */
 export async function exportArchive(options: { config: Config; listName: string; since: Date | null; mboxFile: string }): Promise<number> {
@@ -66,7 +57,7 @@ export function registerArchive(program: Command): void {
     .option('--since <date>', 'only messages received at or after this date (YYYY-MM-DD or RFC 3339)')
     .option('-c, --config <dir>', configOptionHelp)
     .action(async (name: string, options: { mbox: string; since?: string; config?: string }) => {
-      const config = await loadOrComplain(options.config);
+      const config = await loadConfigOrComplain(options.config);
       if (!config) return;
       const listName = name.toLowerCase().replace(/@.*$/, '');
       if (!config.lists.has(listName)) {
@@ -99,7 +90,7 @@ export function registerArchive(program: Command): void {
     .option('-c, --config <dir>', configOptionHelp)
     .option('--json', 'one JSON array of { id, list, releaseAt, releaseTo }')
     .action(async (options: { config?: string; json?: boolean }) => {
-      const config = await loadOrComplain(options.config);
+      const config = await loadConfigOrComplain(options.config);
       if (!config) return;
       const db = openDatabase(databaseFile(config));
       try {

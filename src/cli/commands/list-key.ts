@@ -1,10 +1,10 @@
 // `embargo list-key NAME`: prints a list's armored public key, generating the key pair first if it has none; `list-key import` replaces it.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
+import { loadConfigOrComplain } from '../load.ts';
 import { importListKey, listKeyFile } from '../../crypto/index.ts';
 import { keyPassphrase, loadListKey } from '../../daemon.ts';
-import { configDirFrom, configOptionHelp } from '../config-dir.ts';
+import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 
 export function registerListKey(program: Command): void {
@@ -14,20 +14,16 @@ export function registerListKey(program: Command): void {
     .argument('<name>', 'the list name (the local part, e.g. xen-security-issues)')
     .option('-c, --config <dir>', configOptionHelp)
     .action(async (name: string, options: { config?: string }) => {
-      const loaded = await loadConfig(configDirFrom(options.config));
-      if (!loaded.ok) {
-        process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
-        process.exitCode = exitCodes.invalidConfig;
-        return;
-      }
+      const config = await loadConfigOrComplain(options.config);
+      if (!config) return;
       const listName = name.toLowerCase().replace(/@.*$/, '');
-      if (!loaded.config.lists.has(listName)) {
-        const known = [...loaded.config.lists.keys()].join(', ') || 'none';
+      if (!config.lists.has(listName)) {
+        const known = [...config.lists.keys()].join(', ') || 'none';
         process.stderr.write(`embargo: no list named ${name} (lists: ${known})\n`);
         process.exitCode = exitCodes.failure;
         return;
       }
-      const key = await loadListKey(loaded.config, listName);
+      const key = await loadListKey(config, listName);
       process.stdout.write(key.armoredPublicKey.endsWith('\n') ? key.armoredPublicKey : key.armoredPublicKey + '\n');
     });
 
@@ -41,27 +37,23 @@ export function registerListKey(program: Command): void {
     .option('-c, --config <dir>', configOptionHelp)
     .action(async (name: string, file: string, options: { config?: string }, self: Command) => {
       // `--config` after the subcommand is still taken by list-key itself (commander hands options up): read both.
-      const loaded = await loadConfig(configDirFrom(options.config ?? (self.parent?.opts() as { config?: string } | undefined)?.config));
-      if (!loaded.ok) {
-        process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
-        process.exitCode = exitCodes.invalidConfig;
-        return;
-      }
+      const config = await loadConfigOrComplain(options.config ?? (self.parent?.opts() as { config?: string } | undefined)?.config);
+      if (!config) return;
       const listName = name.toLowerCase().replace(/@.*$/, '');
-      if (!loaded.config.lists.has(listName)) {
+      if (!config.lists.has(listName)) {
         process.stderr.write(`embargo: no list named ${name}\n`);
         process.exitCode = exitCodes.failure;
         return;
       }
       try {
         const key = await importListKey({
-          dataDir: loaded.config.server.dataPath,
+          dataDir: config.server.dataPath,
           listName,
           armoredSecretKey: readFileSync(file, 'utf8'),
-          passphrase: keyPassphrase(loaded.config.server),
+          passphrase: keyPassphrase(config.server),
           replace: true,
         });
-        process.stderr.write(`embargo: ${listKeyFile(loaded.config.server.dataPath, listName)} now holds key ${key.fingerprint}; restart the daemon to use it, and announce the new key to the members\n`);
+        process.stderr.write(`embargo: ${listKeyFile(config.server.dataPath, listName)} now holds key ${key.fingerprint}; restart the daemon to use it, and announce the new key to the members\n`);
         process.stdout.write(`${key.fingerprint}\n`);
       } catch (error) {
         process.stderr.write(`embargo: key not imported: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,24 +1,15 @@
 // `embargo members NAME [--json]`: each member's organisation, roles, key fingerprint and expiry, key problems and bounce state.
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
 import type { Config } from '../../config/types.ts';
 import { databaseFile } from '../../daemon.ts';
 import { memberReports, reportJson, type MemberReport } from '../../ops/member-report.ts';
 import { openDatabase } from '../../store/database.ts';
-import { configDirFrom, configOptionHelp } from '../config-dir.ts';
+import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 
-/** Loads the config or prints its errors (exit 1); null when it is invalid. */
-export async function loadConfigOrComplain(configOption: string | undefined): Promise<Config | null> {
-  const loaded = await loadConfig(configDirFrom(configOption));
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
-    process.exitCode = exitCodes.invalidConfig;
-    return null;
-  }
-  return loaded.config;
-}
+export { loadConfigOrComplain } from '../load.ts';
+import { loadConfigOrComplain } from '../load.ts';
 
 /** Reports with bounce state from the database when there is one (a fresh install has none yet: nothing bounced). */
 export async function reportsWithBounces(config: Config, lists?: string[]): Promise<MemberReport[]> {

@@ -1,30 +1,10 @@
 // `embargo held NAME`, `embargo approve ID`, `embargo reject ID [--reason TEXT]`: the moderators' view and decisions.
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
-import type { Config } from '../../config/types.ts';
-import { databaseFile } from '../../daemon.ts';
+import { fail, openConfigured } from '../load.ts';
 import { decide, getHeld, listHeld } from '../../lists/moderation.ts';
 import type { HeldPost } from '../../lists/moderation.ts';
-import { openDatabase } from '../../store/database.ts';
-import type { Db } from '../../store/database.ts';
-import { configDirFrom, configOptionHelp } from '../config-dir.ts';
-import { exitCodes } from '../exit-codes.ts';
-
-async function open(configOption: string | undefined): Promise<{ config: Config; db: Db } | null> {
-  const loaded = await loadConfig(configDirFrom(configOption));
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
-    process.exitCode = exitCodes.invalidConfig;
-    return null;
-  }
-  return { config: loaded.config, db: openDatabase(databaseFile(loaded.config)) };
-}
-
-function fail(message: string): void {
-  process.stderr.write(`embargo: ${message}\n`);
-  process.exitCode = exitCodes.failure;
-}
+import { configOptionHelp } from '../config-dir.ts';
 
 function heldJson(post: HeldPost) {
   return {
@@ -64,7 +44,7 @@ function operator(): string {
 }
 
 async function decideCommand(id: string, options: { config?: string; reason?: string; json?: boolean }, approve: boolean): Promise<void> {
-  const opened = await open(options.config);
+  const opened = await openConfigured(options.config);
   if (!opened) return;
   try {
     const result = decide(opened.db, { id, approve, by: operator(), reason: options.reason, now: Date.now() });
@@ -95,7 +75,7 @@ export function registerModeration(program: Command): void {
     .option('-c, --config <dir>', configOptionHelp)
     .option('--json', 'one JSON array, for scripts')
     .action(async (listName: string, options: { config?: string; json?: boolean }) => {
-      const opened = await open(options.config);
+      const opened = await openConfigured(options.config);
       if (!opened) return;
       try {
         if (!opened.config.lists.has(listName)) {

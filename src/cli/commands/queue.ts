@@ -1,8 +1,7 @@
 // `embargo queue`: shows the outbound queue by state with dead letters and their relay replies; `retry` requeues, `purge` deletes.
 import type { Command } from 'commander';
-import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
-import { databaseFile } from '../../daemon.ts';
-import { openDatabase, type Db } from '../../store/database.ts';
+import { fail, openConfigured } from '../load.ts';
+import type { Db } from '../../store/database.ts';
 import {
   listOutbound,
   outboundStates,
@@ -13,7 +12,7 @@ import {
   type OutboundRow,
   type OutboundState,
 } from '../../smtp/outbound.ts';
-import { configDirFrom, configOptionHelp } from '../config-dir.ts';
+import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 
 interface QueueOptions {
@@ -26,18 +25,7 @@ interface QueueOptions {
 
 /** Opens the daemon's database (safe while it runs: WAL readers do not block it, writes wait for it). */
 export async function openConfiguredDatabase(configOption: string | undefined): Promise<Db | null> {
-  const loaded = await loadConfig(configDirFrom(configOption));
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors) + '\n');
-    process.exitCode = exitCodes.invalidConfig;
-    return null;
-  }
-  return openDatabase(databaseFile(loaded.config));
-}
-
-function fail(message: string, code: number = exitCodes.failure): void {
-  process.stderr.write(`embargo: ${message}\n`);
-  process.exitCode = code;
+  return (await openConfigured(configOption))?.db ?? null;
 }
 
 const isoSeconds = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
