@@ -15,6 +15,10 @@ export interface SplitMessage {
 export function splitMessage(raw: Buffer): SplitMessage {
   let end = -1;
   let bodyStart = raw.length;
+  // An entity may have no header fields at all (a plain RFC 5322 body turned into a MIME part): it starts with the blank line.
+  if (raw[0] === 0x0a || (raw[0] === 0x0d && raw[1] === 0x0a)) {
+    return { headers: [], body: raw.subarray(raw[0] === 0x0a ? 1 : 2) };
+  }
   for (let index = 0; index < raw.length; index++) {
     if (raw[index] !== 0x0a) continue;
     if (raw[index + 1] === 0x0a) {

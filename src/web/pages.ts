@@ -10,6 +10,11 @@ export function formatDate(date: Date | null): string {
   return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+/** "1 message", "2 messages", "3 threads". */
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function senderLabel(summary: ArchiveSummary): string {
   return summary.senderName || summary.senderAddress || 'unknown sender';
 }
@@ -41,7 +46,7 @@ ${
     ? html`<p>No public archives.</p>`
     : html`<ul class="lists">${publicLists.map(
         ({ list, count }) =>
-          html`<li><a href="${listPath(list.name)}">${list.name}</a> <span class="count">${count} messages</span><br><span class="meta">${list.description}</span></li>`,
+          html`<li><a href="${listPath(list.name)}">${list.name}</a> <span class="count">${counted(count, 'message')}</span><br><span class="meta">${list.description}</span></li>`,
       )}</ul>`
 }
 <h2>List keys</h2>
@@ -68,7 +73,7 @@ ${
     ? html`<p>No messages yet.</p>`
     : html`<ul class="months">${months.map(
         ({ month, count }) =>
-          html`<li><a href="${monthPath(list.name, month)}">${month}</a> <span class="count">${count} messages</span> · <a href="${monthPath(list.name, month)}mbox" download>mbox</a></li>`,
+          html`<li><a href="${monthPath(list.name, month)}">${month}</a> <span class="count">${counted(count, 'message')}</span> · <a href="${monthPath(list.name, month)}mbox" download>mbox</a></li>`,
       )}</ul>`
 }`,
   });
@@ -90,10 +95,10 @@ export function monthPage(list: ListConfig, month: string, messages: ArchiveSumm
     ],
     feed: `/lists/${encodeURIComponent(list.name)}/atom.xml`,
     body: html`<h1>${list.name}: ${month}</h1>
-<p class="meta">${messages.length} messages in ${threads.size} threads · <a href="${monthPath(list.name, month)}mbox" download>download mbox</a></p>
+<p class="meta">${counted(messages.length, 'message')} in ${counted(threads.size, 'thread')} · <a href="${monthPath(list.name, month)}mbox" download>download mbox</a></p>
 <ul class="threads">${[...threads.values()].map(
       (thread) =>
-        html`<li><a href="${threadPath(list.name, thread[0]!.messageId)}">${thread[0]!.subject || '(no subject)'}</a> <span class="count">${thread.length} ${thread.length === 1 ? 'message' : 'messages'}</span>
+        html`<li><a href="${threadPath(list.name, thread[0]!.messageId)}">${thread[0]!.subject || '(no subject)'}</a> <span class="count">${counted(thread.length, 'message')}</span>
 <ul>${thread.map((message) => html`<li>${messageLine(message)}</li>`)}</ul></li>`,
     )}</ul>`,
   });

@@ -90,6 +90,24 @@ describe('archive in the running daemon', () => {
     expect(search).toContain(url.pathname);
   });
 
+  it('archives and serves the body of a plain mail with no MIME header fields (as swaks or a script sends it)', async () => {
+    const to = `${publicList}@${domain}`;
+    const messageId = newMessageId();
+    const raw =
+      `From: applicant@corp.example\r\nTo: ${to}\r\nSubject: Application: quokkaline\r\nDate: ${new Date().toUTCString()}\r\n` +
+      `Message-ID: <${messageId}>\r\n\r\nWe ship Xen in quokkaline appliances.\r\n\r\nSecond paragraph.\r\n`;
+    const mark = world.relay.messages.length;
+    const id = await world.send('applicant@corp.example', [to], raw);
+    expect(await world.waitForState(id, ['done', 'held', 'rejected', 'shunted'])).toBe('done');
+    const copies = (await world.settle(mark)).filter((message) => headerOf(message.raw, 'Message-ID') === `<${messageId}>`);
+    expect(copies[0]!.raw.toString()).toContain('We ship Xen in quokkaline appliances.');
+    const url = new URL(headerOf(copies[0]!.raw, 'Archived-At')!.slice(1, -1));
+    const base = `http://127.0.0.1:${world.daemon.httpPort}`;
+    const html = await (await fetch(base + url.pathname)).text();
+    expect(html).toContain('We ship Xen in quokkaline appliances.');
+    expect(html).toContain('Second paragraph.');
+  });
+
   it('publishes an advisory posted with X-Embargo-Until (inside the encryption) only when its time has passed', async () => {
     const to = `${announce}@${domain}`;
     const post = await protectedPost(to, 'XSA-4343: the narwhalbyte overflow', 'A guest can overflow narwhalbyte buffers.', {

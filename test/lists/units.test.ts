@@ -82,6 +82,15 @@ describe('headers', () => {
     expect(body.toString()).toBe('body');
   });
 
+  it('reads an entity with no header fields (a plain mail body made a MIME part) as all body', () => {
+    for (const newline of ['\r\n', '\n']) {
+      const text = `Vendor C asks to join.${newline}${newline}Second paragraph.${newline}${newline}`;
+      const { headers, body } = splitMessage(Buffer.from(`${newline}${text}`));
+      expect(headers).toEqual([]);
+      expect(body.toString()).toBe(text);
+    }
+  });
+
   it('rewrites From to the list and builds RFC 2369/2919 fields per list kind', () => {
     const demo = list();
     expect(rewrittenFrom(demo, { name: 'Alice', address: 'alice@example.net' }, null)).toBe('"Alice via demo" <demo@lists.example.org>');
