@@ -43,6 +43,22 @@ export function resolveListAddress(config: Config, address: string): ListAddress
   return null;
 }
 
+/** RFC 5321 §4.5.1: postmaster@DOMAIN, in any letter case, and the bare <Postmaster> must be accepted. */
+export function isPostmasterAddress(config: Config, address: string): boolean {
+  const lower = address.toLowerCase();
+  return lower === 'postmaster' || lower === `postmaster@${config.server.domain.toLowerCase()}`;
+}
+
+/**
+ * The list that speaks for the server in mail that belongs to no list (postmaster forwards): its key signs, its
+ * -owner address is the From and its -bounces address the return path. The first list by name, so the choice is the
+ * same on every start and reload; null when no list is configured.
+ */
+export function serverNoticeList(config: Config): ListConfig | null {
+  const [first] = [...config.lists.keys()].sort();
+  return first === undefined ? null : (config.lists.get(first) ?? null);
+}
+
 export function listAddressFor(list: ListConfig, role: AddressRole, domain: string, token?: string): string {
   const suffix = role === 'post' ? '' : `-${role}`;
   return `${list.name}${suffix}${token ? `+${token}` : ''}@${domain}`;

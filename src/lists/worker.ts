@@ -5,7 +5,7 @@ import { enqueueOutgoing } from '../smtp/outbound.ts';
 import type { SpoolRow } from '../smtp/spool.ts';
 import { loadOrCreateServerSecret } from '../smtp/verp.ts';
 import { metrics } from '../util/metrics.ts';
-import { resolveListAddress } from './addresses.ts';
+import { isPostmasterAddress, resolveListAddress, serverNoticeList } from './addresses.ts';
 import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from './headers.ts';
@@ -16,6 +16,7 @@ import { adminAddresses, buildNotice } from './notices.ts';
 import { handleBounceAddress } from './roles/bounces.ts';
 import type { RoleOutcome } from './roles/outcome.ts';
 import { handleOwner } from './roles/owner.ts';
+import { handlePostmaster } from './roles/postmaster.ts';
 import { handlePost } from './roles/post.ts';
 import { handleRequest } from './roles/request.ts';
 import { handleSendkey } from './roles/sendkey.ts';
@@ -143,7 +144,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     }
     const outer = splitMessage(row.raw);
     const decision = pendingDecision(daemon.db, row.id);
-    const results: Array<{ list: ListConfig; outcome: RoleOutcome }> = [];
+    // name: the list the row belongs to, null for postmaster mail (which belongs to no list).
+    const results: Array<{ name: string | null; outcome: RoleOutcome }> = [];
     for (const target of targets) {
       // A moderator's decision concerns the held post only; the other addresses were answered the first time.
       if (decision && (target.role !== 'post' || target.list.name !== decision.list)) continue;
@@ -163,7 +165,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
         effects,
         services,
       };
-      results.push({ list: target.list, outcome: await route(context, target, decision) });
+      results.push({ name: target.role === 'postmaster' ? null : target.list.name, outcome: await route(context, target, decision) });
     }
     if (results.length === 0) {
       return { state: 'discarded', outcome: 'discard', reason: 'moderation decision for a list that is gone', list: decision?.list ?? null, outgoing, effects };
@@ -173,14 +175,14 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     return {
       state: first.outcome.state,
       outcome: first.outcome.outcome,
-      reason: results.map((result) => `${result.list.name}: ${result.outcome.reason ?? result.outcome.outcome}`).join('; '),
-      list: first.list.name,
+      reason: results.map((result) => `${result.name ?? 'postmaster'}: ${result.outcome.reason ?? result.outcome.outcome}`).join('; '),
+      list: first.name,
       outgoing,
       effects,
     };
   }
 
-  async function route(context: MessageContext, target: ListAddress, decision: ReturnType<typeof pendingDecision>): Promise<RoleOutcome> {
+  async function route(context: MessageContext, target: Target, decision: ReturnType<typeof pendingDecision>): Promise<RoleOutcome> {
     switch (target.role) {
       case 'post':
         return handlePost(context, decision, stageTable);
@@ -190,6 +192,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
         return handleOwner(context);
       case 'sendkey':
         return handleSendkey(context);
+      case 'postmaster':
+        return handlePostmaster(context);
       case 'bounces':
         secret ??= loadOrCreateServerSecret(context.config.server.dataPath);
         return handleBounceAddress(context, target.token, secret);
@@ -275,12 +279,23 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
   };
 }
 
-/** Each distinct list address of the envelope once (NAME@ and NAME-request@ of one list are two). */
-function uniqueTargets(config: Config, recipients: string[]): ListAddress[] {
+/** Where a spooled message goes: a list address, or postmaster, handled in the name of serverNoticeList. */
+type Target = ListAddress | { list: ListConfig; role: 'postmaster'; token?: undefined };
+
+function resolveTarget(config: Config, recipient: string): Target | null {
+  const address = resolveListAddress(config, recipient);
+  if (address) return address;
+  if (!isPostmasterAddress(config, recipient)) return null;
+  const list = serverNoticeList(config);
+  return list ? { list, role: 'postmaster' } : null;
+}
+
+/** Each distinct address of the envelope once (NAME@ and NAME-request@ of one list are two; postmaster is one). */
+function uniqueTargets(config: Config, recipients: string[]): Target[] {
   const seen = new Set<string>();
-  const targets: ListAddress[] = [];
+  const targets: Target[] = [];
   for (const recipient of recipients) {
-    const target = resolveListAddress(config, recipient);
+    const target = resolveTarget(config, recipient);
     if (!target) continue;
     const key = `${target.list.name}\u0000${target.role}\u0000${target.token ?? ''}`;
     if (seen.has(key)) continue;

@@ -1,10 +1,10 @@
-// SMTP intake: accepts mail only for configured list addresses, applies cheap limits, and replies 250 only after the spool commit.
+// SMTP intake: accepts mail only for configured list addresses and postmaster, applies cheap limits, and replies 250 only after the spool commit.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.ts';
-import { resolveListAddress } from '../lists/addresses.ts';
+import { isPostmasterAddress, resolveListAddress } from '../lists/addresses.ts';
 import { metrics as processMetrics } from '../util/metrics.ts';
 import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
 import { createRateLimiter } from './rate-limit.ts';
@@ -193,7 +193,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         metrics.increment('embargo_smtp_refused_total', { reason: 'too-many-recipients', code: '452' }, 1, 'SMTP refusals by reason and reply code');
         return callback(smtpError(452, '4.5.3 too many recipients'));
       }
-      if (!resolveListAddress(config, address.address)) {
+      // postmaster (RFC 5321 §4.5.1) is the one name at our domain that is not a list address and still takes mail.
+      if (!resolveListAddress(config, address.address) && !isPostmasterAddress(config, address.address)) {
         metrics.increment('embargo_smtp_refused_total', { reason: 'unknown-recipient', code: '550' }, 1, 'SMTP refusals by reason and reply code');
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp recipient refused: no such list');
         return callback(smtpError(550, '5.1.1 no such list here'));

@@ -4,7 +4,7 @@ import { ensureListKey } from '../../src/crypto/index.ts';
 import type { SpoolState } from '../../src/smtp/spool.ts';
 import { createGpgHome } from './gpg.ts';
 import type { GpgHome, GpgResult } from './gpg.ts';
-import { startTestDaemon } from './daemon.ts';
+import { deepMerge, startTestDaemon } from './daemon.ts';
 import type { TestDaemon } from './daemon.ts';
 import { startRelayPeer } from './relay.ts';
 import type { RelayMessage, RelayPeer } from './relay.ts';
@@ -53,6 +53,8 @@ export interface ListWorldOptions {
   /** More members of the announce list (YAML member entries), with their key files (path under config/ → contents). */
   extraAnnounceMembers?: Array<Record<string, unknown>>;
   files?: Record<string, string>;
+  /** Deep-merged into server.yaml after the world's own settings (e.g. { admins: [...] }). */
+  server?: Record<string, unknown>;
 }
 
 export async function person(address: string, name: string, options: { expire?: string; at?: Date } = {}): Promise<Person> {
@@ -109,7 +111,7 @@ export async function startListWorld(options: ListWorldOptions = {}): Promise<Li
   const daemon = await startTestDaemon({
     relay: { host: relay.host, port: relay.port },
     removeLists: ['xen-security-issues', 'xen-security-issues-discuss', 'predisclosure-applications'],
-    server: { admins: [serverAdmin], relay: { retrySchedule: [1] } },
+    server: deepMerge({ admins: [serverAdmin], relay: { retrySchedule: [1] } }, options.server ?? {}),
     lists: Object.fromEntries(Object.entries(lists).map(([name, body]) => [name, stringify(body)])),
     files: {
       'keys/security.asc': security.armored,

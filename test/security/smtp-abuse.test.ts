@@ -86,7 +86,8 @@ it('is no open relay: %-hacks, source routes, quoted local parts, bang paths, ot
     `"victim@outside.example"@${domain}`, // quoted local part holding another address
     `outside.example!victim@${domain}`, // bang path
     `nobody@${domain}`, // our domain, unknown name
-    `postmaster@${domain}`, // our domain, a name that is no list
+    `webmaster@${domain}`, // our domain, a name that is no list (postmaster is the one such name we accept, RFC 5321 4.5.1)
+    `postmaster+victim=outside.example@${domain}`, // postmaster takes no +tag
     `predisclosure-applications@outside.example`, // a list name on another domain
     `predisclosure-applications@${domain}.outside.example`,
     `predisclosure-applications@sub.${domain}`,
