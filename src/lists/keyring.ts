@@ -29,14 +29,17 @@ export async function signingMembers(list: ListConfig): Promise<Array<{ address:
 
 export type KeyUsability = { usable: true; key: MemberKey; problems: KeyProblem[] } | { usable: false; problems: KeyProblem[] };
 
-/** Whether we can encrypt to this member now; a missing key is reported as a blocking problem like the others. */
-export async function keyUsability(member: Member, now: Date): Promise<KeyUsability> {
+/**
+ * Whether we can encrypt to this member now; a missing key is reported as a blocking problem like the others.
+ * `expiresSoonDays` is how far ahead an expiry counts as "expires soon" (admins set it as schedules.keyExpiryWarningDays).
+ */
+export async function keyUsability(member: Member, now: Date, options: { expiresSoonDays?: number } = {}): Promise<KeyUsability> {
   const key = await memberKey(member);
   if (!key) {
     const detail = member.armoredKey ? 'the configured key cannot be read' : 'no key is configured';
     return { usable: false, problems: [{ code: 'unreadable', blocking: true, detail }] };
   }
-  const problems = await crypto.checkMemberKey(key, member.address, now);
+  const problems = await crypto.checkMemberKey(key, member.address, now, options);
   if (problems.some((problem) => problem.blocking)) return { usable: false, problems };
   return { usable: true, key, problems };
 }

@@ -32,9 +32,16 @@ export interface MemberReport {
   bounce: BounceState | null;
 }
 
-async function reportOne(list: ListConfig, member: Member, now: Date, bounces: Map<string, BounceState>): Promise<MemberReport> {
+async function reportOne(
+  list: ListConfig,
+  member: Member,
+  now: Date,
+  bounces: Map<string, BounceState>,
+  expiresSoonDays: number,
+): Promise<MemberReport> {
   const key = await memberKey(member);
-  const usability = await keyUsability(member, now);
+  // "Expires soon" means the same here as in the weekly reminder job, so the two never disagree about a member.
+  const usability = await keyUsability(member, now, { expiresSoonDays });
   return {
     list: list.name,
     address: member.address,
@@ -77,7 +84,7 @@ export async function memberReports(config: Config, options: { db?: Db | null; n
   for (const list of config.lists.values()) {
     if (options.lists && !options.lists.includes(list.name)) continue;
     for (const member of list.members) {
-      const report = await reportOne(list, member, now, bounces);
+      const report = await reportOne(list, member, now, bounces, config.server.schedules.keyExpiryWarningDays);
       if (list.kind === 'public' && !member.armoredKey) report.problems = [];
       reports.push(report);
     }
