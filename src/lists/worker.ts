@@ -107,7 +107,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     }
     try {
       const result = await handleRow(row, config);
-      const queued = commit(row, result);
+      const queued = commit(row, result, config);
       logger.info({ spoolId: row.id, list: result.list, state: result.state, reason: result.reason, ms: Date.now() - started }, 'message processed');
       if (queued) options.onOutgoing?.();
     } catch (error) {
@@ -201,12 +201,19 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
   }
 
   /** The spool row's new state, its outgoing mail and its other writes: one transaction, so nothing completes twice. */
-  function commit(row: SpoolRow, result: RowResult): boolean {
+  function commit(row: SpoolRow, result: RowResult, config: Config): boolean {
     const list = result.list;
+    // The queue row's list makes the envelope sender, LIST-bounces+TOKEN@: mail that belongs to no list (postmaster
+    // forwards) goes out in the name of the list that signed it, so its bounces come back to an address we accept
+    // and handle. Not the null sender: RFC 5321 4.5.5 keeps that for delivery reports; forwards and notices SHOULD
+    // carry a valid reverse-path.
+    const sender = list ?? serverNoticeList(config)?.name;
     daemon.db.transaction(() => {
       for (const mail of result.outgoing) {
         if (mail.copies.length === 0) continue;
-        enqueueOutgoing(daemon.db, { spoolId: row.id, list: list ?? 'embargo', payload: mail.payload, copies: mail.copies });
+        // Outgoing mail is always built by a list (its key signs it), so with no list configured there is none.
+        if (!sender) throw new Error('outgoing mail but no list to send it in the name of');
+        enqueueOutgoing(daemon.db, { spoolId: row.id, list: sender, payload: mail.payload, copies: mail.copies });
       }
       for (const effect of result.effects) effect();
       daemon.spool.markState(row.id, result.state, { outcome: result.outcome, reason: result.reason, list });
@@ -242,7 +249,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     }
     try {
       daemon.db.transaction(() => {
-        for (const mail of notices) enqueueOutgoing(daemon.db, { spoolId: row.id, list: list?.name ?? 'embargo', payload: mail.payload, copies: mail.copies });
+        // Notices exist only when a list built them (see above), so list is set whenever this loop runs.
+        if (list) for (const mail of notices) enqueueOutgoing(daemon.db, { spoolId: row.id, list: list.name, payload: mail.payload, copies: mail.copies });
         daemon.spool.markState(row.id, 'shunted', { outcome: 'shunt', reason, list: list?.name ?? null });
       })();
     } catch (error) {

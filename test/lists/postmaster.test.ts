@@ -60,6 +60,26 @@ describe('postmaster', () => {
     expect(opened.stdout.toString()).toContain(`A message to postmaster@${domain}`);
   });
 
+  it("sends the forward from the first list's VERP -bounces address, and a bounce to it is accepted and counted", async () => {
+    const mark = world.relay.messages.length;
+    const raw = makeMessage({ from: world.outsider.address, to: `postmaster@${domain}`, subject: 'Bounce me', body: 'where do bounces go?\r\n' });
+    const id = await world.send(world.outsider.address, [`postmaster@${domain}`], raw);
+    await world.waitForState(id, ['done']);
+    const forward = (await world.settle(mark)).find((message) => message.to.includes(serverAdmin))!;
+    // Not a null reverse-path: RFC 5321 4.5.5 keeps <> for delivery reports, and we want to learn that an admin address bounces.
+    expect(forward.from).toMatch(new RegExp(`^${announce}-bounces\\+[0-9]+-[0-9a-f]{20}@${domain.replace(/\./g, '\\.')}$`));
+    const dsn =
+      `From: MAILER-DAEMON@mx.lists.example.org\r\nTo: ${forward.from}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-postmaster@mx.example>\r\n` +
+      `MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n` +
+      `--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n` +
+      `--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n` +
+      `Final-Recipient: rfc822; ${serverAdmin}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n--b--\r\n`;
+    const bounceId = await world.send('', [forward.from], dsn);
+    expect(await world.waitForState(bounceId, ['done', 'discarded', 'rejected', 'shunted'])).toBe('done');
+    const record = world.daemon.daemon!.db.prepare('SELECT bounces_total FROM member_bounces WHERE list = ? AND address = ?').get(announce, serverAdmin);
+    expect(record).toEqual({ bounces_total: 1 });
+  });
+
   it('does not forward its own notice coming back to postmaster@ (X-Loop of one of our addresses)', async () => {
     const mark = world.relay.messages.length;
     const raw = makeMessage({ from: `"${announce} list" <${announce}-owner@${domain}>`, to: `postmaster@${domain}`, subject: 'a notice' }).replace(
