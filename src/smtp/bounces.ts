@@ -72,68 +72,111 @@ interface BounceRecordRow {
   last_row_id: number | null;
 }
 
-/** Matches a bounce to the queue row its VERP token names, reads it, and updates that member's score. */
-export function handleBounce(db: Db, input: BounceInput): BounceOutcome {
+/**
+ * What a bounce means, and the write that records it. `record` is null when nothing is to be written (discarded,
+ * ignored); otherwise the caller runs it inside its own transaction, together with whatever it does because of the
+ * outcome (the pipeline: the admins' notice and the spool row's new state), so both land or neither does.
+ */
+export interface BounceAssessment {
+  outcome: BounceOutcome;
+  record: (() => void) | null;
+}
+
+/**
+ * Matches a bounce to the queue row its VERP token names and reads it; writes nothing. Nothing may write this
+ * member's score between this call and running `record` (the pipeline handles one message at a time).
+ */
+export function assessBounce(db: Db, input: BounceInput): BounceAssessment {
   const now = input.now ?? Date.now();
   const threshold = input.threshold ?? defaultBounceThreshold;
   const halfLifeMs = (input.halfLifeDays ?? defaultBounceHalfLifeDays) * 86_400_000;
 
   const rowId = parseVerpToken(input.secret, input.token);
-  if (rowId === null) return { action: 'discard', reason: 'bad-token' };
+  if (rowId === null) return { outcome: { action: 'discard', reason: 'bad-token' }, record: null };
   const row = db.prepare('SELECT list, recipient FROM outbound WHERE id = ?').get(rowId) as { list: string; recipient: string } | undefined;
-  if (!row) return { action: 'discard', reason: 'unknown-row' };
-  if (row.list.toLowerCase() !== input.list.toLowerCase()) return { action: 'discard', reason: 'wrong-list' };
+  if (!row) return { outcome: { action: 'discard', reason: 'unknown-row' }, record: null };
+  if (row.list.toLowerCase() !== input.list.toLowerCase()) return { outcome: { action: 'discard', reason: 'wrong-list' }, record: null };
 
   const list = row.list;
   const address = row.recipient.toLowerCase();
   const reading = classifyBounce(input.raw);
   if (reading.verdict !== 'failure' && reading.verdict !== 'unknown') {
-    return { action: 'ignore', list, address, rowId, reason: reading.verdict };
+    return { outcome: { action: 'ignore', list, address, rowId, reason: reading.verdict }, record: null };
   }
 
-  return db.transaction((): BounceOutcome => {
-    const existing = db.prepare('SELECT * FROM member_bounces WHERE list = ? AND address = ?').get(list, address) as BounceRecordRow | undefined;
-    // One copy counts once, however many reports come back for it (a DSN and then a plain notice, retransmissions).
-    if (existing?.last_row_id === rowId) return { action: 'ignore', list, address, rowId, reason: 'duplicate' };
-
-    const weight = reading.verdict === 'failure' ? hardWeight : unknownWeight;
-    const previous = existing ? decay(existing.score, now - existing.scored_at, halfLifeMs) : 0;
-    const score = previous + weight;
-    const alreadySuspended = existing?.suspended_at != null;
-    const suspendNow = !alreadySuspended && score >= threshold;
-    const reason = [reading.status, reading.diagnostic].filter(Boolean).join(' ') || `${reading.kind} bounce`;
-
-    db.prepare(
-      `INSERT INTO member_bounces (list, address, score, scored_at, bounces_total, last_bounce_at, last_reason, suspended_at, last_row_id)
-       VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
-       ON CONFLICT (list, address) DO UPDATE SET
-         score = excluded.score, scored_at = excluded.scored_at, bounces_total = bounces_total + 1,
-         last_bounce_at = excluded.last_bounce_at, last_reason = excluded.last_reason,
-         suspended_at = coalesce(member_bounces.suspended_at, excluded.suspended_at), last_row_id = excluded.last_row_id`,
-    ).run(list, address, score, now, now, clip(reason, 500), suspendNow ? now : null, rowId);
-
-    if (suspendNow) {
-      db.prepare(
-        `UPDATE outbound SET state = 'suspended', updated_at = ?,
-           last_reply = 'not sent: delivery to this member is suspended after bounces'
-         WHERE list = ? AND lower(recipient) = ? AND state IN ('queued', 'deferred')`,
-      ).run(now, list, address);
-    }
-    return {
+  const weight = reading.verdict === 'failure' ? hardWeight : unknownWeight;
+  const reason = [reading.status, reading.diagnostic].filter(Boolean).join(' ') || `${reading.kind} bounce`;
+  const scoring = { list, address, rowId, weight, now, threshold, halfLifeMs };
+  const next = nextScore(db, scoring);
+  // One copy counts once, however many reports come back for it (a DSN and then a plain notice, retransmissions).
+  if (!next) return { outcome: { action: 'ignore', list, address, rowId, reason: 'duplicate' }, record: null };
+  return {
+    outcome: {
       action: 'scored',
       list,
       address,
       rowId,
       kind: reading.kind,
       weight,
-      score,
+      score: next.score,
       threshold,
-      suspended: alreadySuspended || suspendNow,
-      notifyAdmins: suspendNow,
+      suspended: next.alreadySuspended || next.suspendNow,
+      notifyAdmins: next.suspendNow,
       ...(reading.status ? { status: reading.status } : {}),
       ...(reading.diagnostic ? { diagnostic: reading.diagnostic } : {}),
-    };
-  })();
+    },
+    record: () => recordBounce(db, scoring, clip(reason, 500)),
+  };
+}
+
+/** Matches a bounce to the queue row its VERP token names, reads it, and updates that member's score at once. */
+export function handleBounce(db: Db, input: BounceInput): BounceOutcome {
+  const { outcome, record } = assessBounce(db, input);
+  if (record) db.transaction(record)();
+  return outcome;
+}
+
+interface Scoring {
+  list: string;
+  address: string;
+  rowId: number;
+  weight: number;
+  now: number;
+  threshold: number;
+  halfLifeMs: number;
+}
+
+/** The member's score after this bounce, or null when this copy was already counted. */
+function nextScore(db: Db, scoring: Scoring): { score: number; alreadySuspended: boolean; suspendNow: boolean } | null {
+  const existing = db.prepare('SELECT * FROM member_bounces WHERE list = ? AND address = ?').get(scoring.list, scoring.address) as BounceRecordRow | undefined;
+  if (existing?.last_row_id === scoring.rowId) return null;
+  const previous = existing ? decay(existing.score, scoring.now - existing.scored_at, scoring.halfLifeMs) : 0;
+  const score = previous + scoring.weight;
+  const alreadySuspended = existing?.suspended_at != null;
+  return { score, alreadySuspended, suspendNow: !alreadySuspended && score >= scoring.threshold };
+}
+
+/** Writes the bounce: reads the record again, so a write run later than its assessment still adds to what is stored. */
+function recordBounce(db: Db, scoring: Scoring, reason: string): void {
+  const next = nextScore(db, scoring);
+  if (!next) return;
+  const { list, address, rowId, now } = scoring;
+  db.prepare(
+    `INSERT INTO member_bounces (list, address, score, scored_at, bounces_total, last_bounce_at, last_reason, suspended_at, last_row_id)
+     VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
+     ON CONFLICT (list, address) DO UPDATE SET
+       score = excluded.score, scored_at = excluded.scored_at, bounces_total = bounces_total + 1,
+       last_bounce_at = excluded.last_bounce_at, last_reason = excluded.last_reason,
+       suspended_at = coalesce(member_bounces.suspended_at, excluded.suspended_at), last_row_id = excluded.last_row_id`,
+  ).run(list, address, next.score, now, now, reason, next.suspendNow ? now : null, rowId);
+
+  if (next.suspendNow) {
+    db.prepare(
+      `UPDATE outbound SET state = 'suspended', updated_at = ?,
+         last_reply = 'not sent: delivery to this member is suspended after bounces'
+       WHERE list = ? AND lower(recipient) = ? AND state IN ('queued', 'deferred')`,
+    ).run(now, list, address);
+  }
 }
 
 function decay(score: number, elapsedMs: number, halfLifeMs: number): number {

@@ -1,5 +1,5 @@
 // Mail to NAME-bounces+TOKEN@: hands the bounce to DELIVERY's scoring and tells the admins when a member is suspended.
-import { handleBounce } from '../../smtp/bounces.ts';
+import { assessBounce } from '../../smtp/bounces.ts';
 import type { MessageContext } from '../context.ts';
 import { adminAddresses, buildNotice } from '../notices.ts';
 import type { RoleOutcome } from './outcome.ts';
@@ -8,8 +8,10 @@ export async function handleBounceAddress(context: MessageContext, token: string
   const { config, list, listKey, services } = context;
   if (!token) return { state: 'discarded', outcome: 'discard', reason: 'bounces: no VERP token' };
   const now = services.now();
-  // Scored right away (the notice depends on it); a retry after a crash is a 'duplicate' for the same copy, not counted twice.
-  const result = handleBounce(services.db, { list: list.name, token, raw: context.raw, secret, now: now.getTime() });
+  // The score is written by the worker's commit, in the same transaction as the notice below and the spool row's
+  // state: a crash before it leaves the bounce uncounted, and the retry counts it and tells the admins then.
+  const { outcome: result, record } = assessBounce(services.db, { list: list.name, token, raw: context.raw, secret, now: now.getTime() });
+  if (record) context.effects.push(record);
   if (result.action === 'discard') return { state: 'discarded', outcome: 'discard', reason: `bounces: ${result.reason}` };
   if (result.action === 'ignore') return { state: 'done', outcome: 'done', reason: `bounces: ${result.reason}` };
   if (result.notifyAdmins) {
