@@ -1,5 +1,5 @@
 // List key pairs: generated or imported into dataDir/keys (0600), unlocked once and kept in memory; the private part never leaves src/crypto.
-import { chmod, mkdir, open, readFile, rename, writeFile, access } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, writeFile, access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import type { ListKey } from './index.ts';
@@ -66,7 +66,17 @@ async function writePrivate(file: string, text: string): Promise<void> {
   }
 }
 
-async function unlock(listName: string, armored: string, passphrase: string | undefined): Promise<ListKey> {
+/** Where a loaded list key lives, so the keys it replaced can be found when an older archive entry needs one. */
+interface KeyOrigin {
+  dataDir: string;
+  listName: string;
+  passphrase: string | undefined;
+}
+
+const origins = new Map<string, KeyOrigin>();
+const replaced = new Map<string, Promise<UnlockedListKey[]>>();
+
+async function unlockPair(listName: string, armored: string, passphrase: string | undefined): Promise<UnlockedListKey> {
   let privateKey = await openpgp.readPrivateKey({ armoredKey: armored });
   if (!privateKey.isDecrypted()) {
     if (passphrase === undefined) throw new Error(`list key for ${listName} is passphrase-protected but no passphrase is configured`);
@@ -76,14 +86,56 @@ async function unlock(listName: string, armored: string, passphrase: string | un
   await privateKey.getSigningKey();
   const decryptionKeys = await privateKey.getDecryptionKeys();
   if (decryptionKeys.length === 0) throw new Error(`list key for ${listName} has no decryption subkey`);
-  const publicKey = privateKey.toPublic();
-  const fingerprint = privateKey.getFingerprint().toUpperCase();
-  unlocked.set(fingerprint, {
+  return {
     privateKey,
-    publicKey,
+    publicKey: privateKey.toPublic(),
     decryptionKeyIds: new Set(decryptionKeys.map((key) => key.getKeyID().toHex())),
-  });
-  return { listName, fingerprint, armoredPublicKey: publicKey.armor() };
+  };
+}
+
+async function unlock(origin: KeyOrigin, armored: string): Promise<ListKey> {
+  const pair = await unlockPair(origin.listName, armored, origin.passphrase);
+  const fingerprint = pair.privateKey.getFingerprint().toUpperCase();
+  unlocked.set(fingerprint, pair);
+  origins.set(fingerprint, origin);
+  return { listName: origin.listName, fingerprint, armoredPublicKey: pair.publicKey.armor() };
+}
+
+/**
+ * The keys this list used before a rotation (`NAME.secret.asc.replaced-TIME` beside the current key), newest first,
+ * unlocked with the same passphrase setting; read once, when an archive entry is not for the current key. A file
+ * that cannot be read or unlocked is left out: entries encrypted to it stay unreadable, as they were before.
+ */
+export function replacedListKeys(listKey: ListKey): Promise<UnlockedListKey[]> {
+  const origin = origins.get(listKey.fingerprint);
+  if (!origin) return Promise.resolve([]);
+  let found = replaced.get(listKey.fingerprint);
+  if (!found) {
+    found = loadReplaced(origin);
+    replaced.set(listKey.fingerprint, found);
+  }
+  return found;
+}
+
+async function loadReplaced(origin: KeyOrigin): Promise<UnlockedListKey[]> {
+  const directory = join(origin.dataDir, 'keys');
+  const prefix = `${origin.listName}.secret.asc.replaced-`;
+  let names: string[];
+  try {
+    names = (await readdir(directory)).filter((name) => name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length)));
+  } catch {
+    return [];
+  }
+  names.sort((a, b) => Number(b.slice(prefix.length)) - Number(a.slice(prefix.length)));
+  const keys: UnlockedListKey[] = [];
+  for (const name of names) {
+    try {
+      keys.push(await unlockPair(origin.listName, await readFile(join(directory, name), 'utf8'), origin.passphrase));
+    } catch {
+      continue;
+    }
+  }
+  return keys;
 }
 
 const pending = new Map<string, Promise<ListKey>>();
@@ -99,11 +151,12 @@ export async function ensureListKey(options: {
   // Two callers starting the same list at once must not generate two different keys.
   const inFlight = pending.get(file);
   if (inFlight) return inFlight;
+  const origin: KeyOrigin = { dataDir: options.dataDir, listName: options.listName, passphrase: options.passphrase };
   const work = (async () => {
     const directory = await ensureKeyDirectory(options.dataDir);
     if (await exists(file)) {
       await chmod(file, 0o600);
-      return unlock(options.listName, await readFile(file, 'utf8'), options.passphrase);
+      return unlock(origin, await readFile(file, 'utf8'));
     }
     const { listName, domain } = options;
     const userIDs = [
@@ -117,7 +170,7 @@ export async function ensureListKey(options: {
         : await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs, passphrase: options.passphrase, format: 'armored', config: compatibleConfig });
     await writePrivate(file, generated.privateKey);
     await writeFile(join(directory, `${listName}.public.asc`), generated.publicKey, { mode: 0o644 });
-    return unlock(listName, generated.privateKey, options.passphrase);
+    return unlock(origin, generated.privateKey);
   })();
   pending.set(file, work);
   try {
@@ -139,11 +192,13 @@ export async function importListKey(options: {
   const directory = await ensureKeyDirectory(options.dataDir);
   const file = listKeyFile(options.dataDir, options.listName);
   // Unlock first: a wrong passphrase or a public-only key must not replace a working key.
-  const listKey = await unlock(options.listName, options.armoredSecretKey, options.passphrase);
+  const listKey = await unlock({ dataDir: options.dataDir, listName: options.listName, passphrase: options.passphrase }, options.armoredSecretKey);
   if (await exists(file)) {
     if (!options.replace) throw new Error(`list ${options.listName} already has a key in ${file}; pass replace to overwrite`);
     await rename(file, `${file}.replaced-${Date.now()}`);
   }
+  // Read again at the next need: the file just kept is one of them now.
+  replaced.delete(listKey.fingerprint);
   await writePrivate(file, options.armoredSecretKey);
   await writeFile(join(directory, `${options.listName}.public.asc`), listKey.armoredPublicKey, { mode: 0o644 });
   return listKey;

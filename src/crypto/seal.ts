@@ -16,7 +16,7 @@ import {
   readPacket,
   sharedFramingPieces,
 } from './armor.ts';
-import { compatibleConfig, unlockedListKey } from './list-keys.ts';
+import { compatibleConfig, replacedListKeys, unlockedListKey } from './list-keys.ts';
 import { wrapSessionKey } from './ecdh-wrap.ts';
 import { encryptionPacketOf, openpgpKeyOf } from './member-keys.ts';
 
@@ -392,10 +392,19 @@ export async function encryptForArchive(listKey: ListKey, data: Buffer): Promise
   return collected(encrypted as Uint8Array | ReadableStream<Uint8Array>);
 }
 
+/**
+ * An archive entry's plaintext. Entries stored before a key rotation are encrypted to the key the list had then:
+ * when the entry is not for the current key, the list's replaced keys (kept by `list-key import`) are tried too.
+ */
 export async function decryptFromArchive(listKey: ListKey, data: Buffer): Promise<Buffer> {
   const list = unlockedListKey(listKey);
   const message = await openpgp.readMessage({ binaryMessage: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-  const { data: plain } = await openpgp.decrypt({ message, decryptionKeys: list.privateKey, format: 'binary' });
+  const recipients = message.getEncryptionKeyIDs().map((keyId) => keyId.toHex());
+  const decryptionKeys = [list.privateKey];
+  if (!recipients.some((keyId) => list.decryptionKeyIds.has(keyId))) {
+    for (const older of await replacedListKeys(listKey)) decryptionKeys.push(older.privateKey);
+  }
+  const { data: plain } = await openpgp.decrypt({ message, decryptionKeys, format: 'binary' });
   return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
 }
 
