@@ -10,6 +10,7 @@ import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { isLockConflict } from './spool.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
+import { lineBreakOf, receivedField } from './trace.ts';
 
 type LogMethod = (fields: Record<string, unknown>, message: string) => void;
 
@@ -231,12 +232,26 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           logger.info({ cid: session.id, size: received, limit }, 'smtp message refused: too big');
           return finish(smtpError(552, `5.3.4 message exceeds the maximum size of ${limit} bytes`));
         }
+        // The id is taken now so the Received field (RFC 5321 4.4) can name it; the field joins the pieces in the one
+        // concatenation the message needs anyway, so a big message is not copied a second time for it.
+        const spoolId = spool.newId();
+        const trace = receivedField({
+          helo: session.hostNameAppearsAs ?? null,
+          remoteAddress: session.remoteAddress ?? null,
+          domain: options.config().server.domain,
+          protocol: session.transmissionType,
+          smtpUtf8: (session.envelope as { smtpUtf8?: boolean }).smtpUtf8 === true,
+          spoolId,
+          date: new Date(),
+          lineBreak: lineBreakOf(chunks[0]),
+        });
         const entry: SpoolEntry = {
+          id: spoolId,
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((recipient) => recipient.address),
           remoteAddress: session.remoteAddress ?? null,
           helo: session.hostNameAppearsAs ?? null,
-          raw: Buffer.concat(chunks, received),
+          raw: Buffer.concat([trace, ...chunks], trace.length + received),
         };
         // The joined copy is what gets stored; the pieces can go now.
         chunks.length = 0;

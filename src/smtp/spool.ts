@@ -6,6 +6,8 @@ import type { Db } from '../store/database.ts';
 export type SpoolState = 'queued' | 'processing' | 'done' | 'held' | 'rejected' | 'discarded' | 'shunted';
 
 export interface SpoolEntry {
+  /** An id from newId(), when the caller needs it before the insert (intake names it in the Received field). */
+  id?: string;
   mailFrom: string;
   rcptTo: string[];
   remoteAddress: string | null;
@@ -34,6 +36,8 @@ export interface SpoolMark {
 }
 
 export interface Spool {
+  /** A fresh spool id (sortable by arrival), for an entry stored later with insert or insertMany. */
+  newId(): string;
   /** Stores one message in one transaction; when it returns, the row is committed (fsynced with synchronous=FULL). */
   insert(entry: SpoolEntry): string;
   /** Stores several messages in one transaction (group commit): all are committed, or none and it throws. */
@@ -162,7 +166,7 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   });
 
   const insertOne = (entry: SpoolEntry): string => {
-    const id = nextId();
+    const id = entry.id ?? nextId();
     insertStatement.run({
       id,
       receivedAt: now(),
@@ -183,6 +187,7 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   });
 
   return {
+    newId: nextId,
     // IMMEDIATE takes the write lock at BEGIN, so a conflict shows up before any work, never halfway.
     insert(entry) {
       return insertManyTransaction.immediate([entry])[0];

@@ -89,6 +89,27 @@ describe('public list', () => {
     expect(verified.args('VALIDSIG')?.at(-1)).toBe(world.listKeys[publicList].fingerprint);
   });
 
+  it("keeps intake's Received field (the poster's address) out of the copies and the archive, and still knows the same bytes again", async () => {
+    const raw = makeMessage({ from: applicant, to: listAddress, subject: 'Traced application', body: 'From our network.\r\n', messageId: '<application-traced@applicant.example>' });
+    const first = await post(applicant, raw);
+    expect(first.state).toBe('done');
+    const stored = world.daemon.daemon!.db.prepare('SELECT raw FROM spool WHERE id = ?').get(first.id) as { raw: Buffer };
+    expect(stored.raw.toString()).toMatch(/^Received: from \S+ \(\[127\.0\.0\.1\]\)/);
+    expect(first.messages.length).toBeGreaterThan(0);
+    for (const copy of first.messages) {
+      expect(copy.raw.toString()).not.toMatch(/^Received:/im);
+      expect(copy.raw.toString()).not.toContain('[127.0.0.1]');
+    }
+    const archived = world.daemon.daemon!.db.prepare('SELECT message FROM archive_entries WHERE message_id = ?').get('application-traced@applicant.example') as { message: Buffer };
+    expect(archived.message.toString()).not.toMatch(/^Received:/im);
+    // A retransmission of the very same bytes gets another spool id, so another Received field: still a duplicate by its bytes.
+    const again = await post(applicant, raw);
+    expect(again.state).toBe('discarded');
+    const reason = world.daemon.daemon!.db.prepare('SELECT reason FROM spool WHERE id = ?').get(again.id) as { reason: string };
+    expect(reason.reason).toContain(`duplicate of ${first.id} (same bytes)`);
+    expect(again.messages).toHaveLength(0);
+  });
+
   it('does not redistribute an auto-reply', async () => {
     const raw = makeMessage({ from: 'bob@vacation.example', to: listAddress, subject: 'Out of office', body: 'I am away.' }).replace('MIME-Version', 'Auto-Submitted: auto-replied\r\nMIME-Version');
     const { state, messages } = await post('bob@vacation.example', raw);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import type { TestDaemon } from '../helpers/daemon.ts';
 import { makeMessage, sendMail } from '../helpers/smtp.ts';
+import { asSent } from '../../src/smtp/trace.ts';
 
 const list = 'xen-security-issues-discuss@lists.example.org';
 
@@ -36,7 +37,7 @@ describe('smtp intake under concurrency', () => {
     for (const row of rows) {
       const index = ids.indexOf(row.id);
       expect(row.mail_from).toBe(`client${index}@example.net`);
-      expect(row.raw.toString()).toBe(messages[index]);
+      expect(asSent(row.raw, row.id).toString()).toBe(messages[index]);
     }
   });
 });

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTestConfig, startTestDaemon } from '../helpers/daemon.ts';
 import { SmtpClient, dotStuff, makeMessage } from '../helpers/smtp.ts';
+import { asSent } from '../../src/smtp/trace.ts';
 
 const list = 'xen-security-issues@lists.example.org';
 
@@ -40,7 +41,7 @@ describe('durable accept', () => {
       const row = db.prepare('SELECT raw, rcpt_to FROM spool WHERE id = ?').get(id) as { raw: Buffer; rcpt_to: string } | undefined;
       db.close();
       expect(row).toBeDefined();
-      expect(row!.raw.toString()).toBe(raw);
+      expect(asSent(row!.raw, id).toString()).toBe(raw);
       expect(JSON.parse(row!.rcpt_to)).toEqual([list]);
     } finally {
       await second.stop();

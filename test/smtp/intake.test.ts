@@ -7,6 +7,7 @@ import type { Component } from '../../src/daemon.ts';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import type { TestDaemon } from '../helpers/daemon.ts';
 import { SmtpClient, makeMessage, sendMail } from '../helpers/smtp.ts';
+import { asSent } from '../../src/smtp/trace.ts';
 
 const domain = 'lists.example.org';
 const list = `xen-security-issues@${domain}`;
@@ -64,7 +65,36 @@ describe('smtp intake', () => {
     db.close();
     expect(row.mail_from).toBe('sender@example.net');
     expect(JSON.parse(row.rcpt_to)).toEqual([list]);
-    expect(row.raw.toString()).toBe(raw);
+    // Below our own Received field (next test), the bytes exactly as sent, dot-stuffing undone.
+    expect(asSent(row.raw, id).toString()).toBe(raw);
+  });
+
+  it('puts a Received trace field (RFC 5321 4.4) on top of the stored message: EHLO name, address literal, our domain, protocol, spool id', async () => {
+    const raw = makeMessage({ to: list, subject: 'traced' });
+    const result = await send([list], raw);
+    const id = result.spoolId!;
+    const db = new Database(daemon.config.dbFile, { readonly: true });
+    const row = db.prepare('SELECT raw FROM spool WHERE id = ?').get(id) as { raw: Buffer };
+    db.close();
+    const stored = row.raw.toString();
+    const field = stored.slice(0, stored.length - raw.length);
+    expect(field).toMatch(
+      new RegExp(`^Received: from client\\.test\\.invalid \\(\\[127\\.0\\.0\\.1\\]\\)\r\n\tby ${domain.replace(/\./g, '\\.')} \\(Embargo\\) with ESMTP id ${id};\r\n\t[A-Z][a-z]{2}, \\d{2} [A-Z][a-z]{2} \\d{4} \\d{2}:\\d{2}:\\d{2} \\+0000\r\n$`),
+    );
+    expect(stored.slice(field.length)).toBe(raw);
+    // Exactly one Received field of ours: the pipeline's loop detection has nothing of ours to count.
+    expect(stored.match(/^Received:/gm)).toHaveLength(1);
+  });
+
+  it('writes no header-breaking EHLO name into the Received field', async () => {
+    const client = await SmtpClient.connect(daemon.smtpPort);
+    await client.ehlo('bad(name)"x');
+    const result = await sendMail({ port: daemon.smtpPort, client, from: 'sender@example.net', to: [list], raw: makeMessage({ to: list }) });
+    const db = new Database(daemon.config.dbFile, { readonly: true });
+    const row = db.prepare('SELECT raw FROM spool WHERE id = ?').get(result.spoolId) as { raw: Buffer };
+    db.close();
+    expect(row.raw.toString()).toMatch(/^Received: from unknown \(\[127\.0\.0\.1\]\)\r\n/);
+    await client.quit();
   });
 
   it('accepts the -request, -owner, -sendkey and -bounces+TOKEN addresses of each list, in any letter case', async () => {

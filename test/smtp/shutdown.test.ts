@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import { SmtpClient, dotStuff, makeMessage } from '../helpers/smtp.ts';
+import { asSent } from '../../src/smtp/trace.ts';
 
 const list = 'xen-security-issues@lists.example.org';
 
@@ -53,7 +54,7 @@ describe('graceful shutdown', () => {
       const db = new Database(daemon.config.dbFile, { readonly: true });
       const row = db.prepare('SELECT raw FROM spool WHERE id = ?').get(id) as { raw: Buffer } | undefined;
       db.close();
-      expect(row?.raw.toString()).toBe(raw);
+      expect(row && asSent(row.raw, id).toString()).toBe(raw);
       busy.destroy();
       idle.destroy();
     } finally {

@@ -1,9 +1,12 @@
 // Stage check-size: the list's own size limit (the server-wide one is enforced at SMTP time already).
 import { proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
+import { asSent } from '../../smtp/trace.ts';
 
 export function checkSize(context: MessageContext): StageResult {
   const limit = context.list.maxMessageBytes;
-  if (limit && context.raw.length > limit) return reject('too-large', `${context.raw.length} bytes, list limit ${limit}`);
+  // The sender's bytes: our own Received field does not count against them.
+  const size = asSent(context.raw, context.spoolId).length;
+  if (limit && size > limit) return reject('too-large', `${size} bytes, list limit ${limit}`);
   return proceed;
 }

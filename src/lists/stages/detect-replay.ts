@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { discard, proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
+import { asSent } from '../../smtp/trace.ts';
 
 function digest(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex');
@@ -11,7 +12,9 @@ type MarkKind = 'raw' | 'signature' | 'message-id';
 
 export function replayMarks(context: MessageContext): Array<{ kind: MarkKind; digest: string }> {
   // The same bytes again first: a sender's retransmission (or a relay's duplicate) is dropped quietly, not bounced.
-  const marks: Array<{ kind: MarkKind; digest: string }> = [{ kind: 'raw', digest: createHash('sha256').update(context.raw).digest('hex') }];
+  // Our own Received field names the spool id, different every time: the bytes compared are the sender's.
+  const sent = asSent(context.raw, context.spoolId);
+  const marks: Array<{ kind: MarkKind; digest: string }> = [{ kind: 'raw', digest: createHash('sha256').update(sent).digest('hex') }];
   const verification = context.opened?.verification;
   if (verification?.valid && context.opened) {
     // The signature covers the entity; the same signer, time and entity is the same signature, replayed.
