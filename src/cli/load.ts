@@ -27,3 +27,11 @@ export function fail(message: string, code: number = exitCodes.failure): void {
   process.stderr.write(`embargo: ${message}\n`);
   process.exitCode = code;
 }
+
+/** The list NAME (or NAME@domain) names, or null after saying which lists exist and setting exit 1. */
+export function listNameOrComplain(config: Config, name: string): string | null {
+  const listName = name.toLowerCase().replace(/@.*$/, '');
+  if (config.lists.has(listName)) return listName;
+  fail(`no list named ${name} (lists: ${[...config.lists.keys()].join(', ') || 'none'})`);
+  return null;
+}

@@ -1,7 +1,7 @@
 // `embargo archive export NAME [--since DATE] --mbox FILE` and `embargo archive pending`: admin access to the archive on the server.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfigOrComplain } from '../load.ts';
+import { listNameOrComplain, loadConfigOrComplain } from '../load.ts';
 import type { Config } from '../../config/types.ts';
 import { archivedMessages } from '../../archive/queries.ts';
 import { mboxRecord } from '../../archive/mbox.ts';
@@ -59,12 +59,8 @@ export function registerArchive(program: Command): void {
     .action(async (name: string, options: { mbox: string; since?: string; config?: string }) => {
       const config = await loadConfigOrComplain(options.config);
       if (!config) return;
-      const listName = name.toLowerCase().replace(/@.*$/, '');
-      if (!config.lists.has(listName)) {
-        process.stderr.write(`embargo: no list named ${name} (lists: ${[...config.lists.keys()].join(', ') || 'none'})\n`);
-        process.exitCode = exitCodes.failure;
-        return;
-      }
+      const listName = listNameOrComplain(config, name);
+      if (!listName) return;
       const since = options.since === undefined ? null : parseSince(options.since);
       if (options.since !== undefined && !since) {
         process.stderr.write(`embargo: --since ${options.since} is not a date (use YYYY-MM-DD or an RFC 3339 time)\n`);

@@ -1,7 +1,7 @@
 // `embargo list-key NAME`: prints a list's armored public key, generating the key pair first if it has none; `list-key import` replaces it.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfigOrComplain } from '../load.ts';
+import { listNameOrComplain, loadConfigOrComplain } from '../load.ts';
 import { importListKey, listKeyFile } from '../../crypto/index.ts';
 import { keyPassphrase, loadListKey } from '../../daemon.ts';
 import { configOptionHelp } from '../config-dir.ts';
@@ -16,13 +16,8 @@ export function registerListKey(program: Command): void {
     .action(async (name: string, options: { config?: string }) => {
       const config = await loadConfigOrComplain(options.config);
       if (!config) return;
-      const listName = name.toLowerCase().replace(/@.*$/, '');
-      if (!config.lists.has(listName)) {
-        const known = [...config.lists.keys()].join(', ') || 'none';
-        process.stderr.write(`embargo: no list named ${name} (lists: ${known})\n`);
-        process.exitCode = exitCodes.failure;
-        return;
-      }
+      const listName = listNameOrComplain(config, name);
+      if (!listName) return;
       const key = await loadListKey(config, listName);
       process.stdout.write(key.armoredPublicKey.endsWith('\n') ? key.armoredPublicKey : key.armoredPublicKey + '\n');
     });
@@ -39,12 +34,8 @@ export function registerListKey(program: Command): void {
       // `--config` after the subcommand is still taken by list-key itself (commander hands options up): read both.
       const config = await loadConfigOrComplain(options.config ?? (self.parent?.opts() as { config?: string } | undefined)?.config);
       if (!config) return;
-      const listName = name.toLowerCase().replace(/@.*$/, '');
-      if (!config.lists.has(listName)) {
-        process.stderr.write(`embargo: no list named ${name}\n`);
-        process.exitCode = exitCodes.failure;
-        return;
-      }
+      const listName = listNameOrComplain(config, name);
+      if (!listName) return;
       try {
         const key = await importListKey({
           dataDir: config.server.dataPath,

@@ -6,10 +6,9 @@ import { databaseFile } from '../../daemon.ts';
 import { memberReports, reportJson, type MemberReport } from '../../ops/member-report.ts';
 import { openDatabase } from '../../store/database.ts';
 import { configOptionHelp } from '../config-dir.ts';
-import { exitCodes } from '../exit-codes.ts';
 
 export { loadConfigOrComplain } from '../load.ts';
-import { loadConfigOrComplain } from '../load.ts';
+import { listNameOrComplain, loadConfigOrComplain } from '../load.ts';
 
 /** Reports with bounce state from the database when there is one (a fresh install has none yet: nothing bounced). */
 export async function reportsWithBounces(config: Config, lists?: string[]): Promise<MemberReport[]> {
@@ -60,12 +59,8 @@ export function registerMembers(program: Command): void {
     .action(async (name: string, options: { config?: string; json?: boolean }) => {
       const config = await loadConfigOrComplain(options.config);
       if (!config) return;
-      const listName = name.toLowerCase().replace(/@.*$/, '');
-      if (!config.lists.has(listName)) {
-        process.stderr.write(`embargo: no list named ${name} (lists: ${[...config.lists.keys()].join(', ') || 'none'})\n`);
-        process.exitCode = exitCodes.failure;
-        return;
-      }
+      const listName = listNameOrComplain(config, name);
+      if (!listName) return;
       const reports = await reportsWithBounces(config, [listName]);
       process.stdout.write((options.json ? JSON.stringify(reports.map(reportJson), null, 2) : formatMembers(reports)) + '\n');
     });
