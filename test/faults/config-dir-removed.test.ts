@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startTestDaemon } from '../helpers/daemon.ts';
+import { publicListOf, startTestDaemon } from '../helpers/daemon.ts';
 import type { TestDaemon } from '../helpers/daemon.ts';
 import { startRelayPeer } from '../helpers/relay.ts';
 import type { RelayPeer } from '../helpers/relay.ts';
@@ -20,12 +20,7 @@ beforeAll(async () => {
   daemon = await startTestDaemon({
     relay: { host: relay.host, port: relay.port },
     lists: {
-      'predisclosure-applications': {
-        description: 'Applications',
-        kind: 'public',
-        archive: 'public',
-        members: [{ email: member, key: '../keys/xenproject-security.asc', roles: ['recipient'] }],
-      },
+      'predisclosure-applications': publicListOf([{ email: member, keyFile: 'xenproject-security.asc' }]),
     },
   });
   saved = mkdtempSync(join(tmpdir(), 'embargo-config-copy-'));

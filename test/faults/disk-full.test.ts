@@ -4,7 +4,7 @@ import { closeSync, mkdirSync, openSync, rmSync, statSync, truncateSync, writeSy
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { makeTestConfig, startTestDaemon } from '../helpers/daemon.ts';
+import { makeTestConfig, publicListOf, startTestDaemon } from '../helpers/daemon.ts';
 import type { TestConfig, TestDaemon } from '../helpers/daemon.ts';
 import { startRelayPeer } from '../helpers/relay.ts';
 import type { RelayPeer } from '../helpers/relay.ts';
@@ -21,13 +21,7 @@ beforeAll(async () => {
   config = makeTestConfig({
     relay: { host: relay.host, port: relay.port },
     lists: {
-      'predisclosure-applications': {
-        description: 'Applications',
-        kind: 'public',
-        archive: 'public',
-        postsPerHourPerSender: 10_000,
-        members: [{ email: 'security@xenproject.example', key: '../keys/xenproject-security.asc', roles: ['recipient'] }],
-      },
+      'predisclosure-applications': publicListOf([{ email: 'security@xenproject.example', keyFile: 'xenproject-security.asc' }], { postsPerHourPerSender: 10_000 }),
     },
   });
   mkdirSync(config.dataDir);

@@ -1,6 +1,6 @@
 // Fault: the relay is down for a long time. The queue holds every copy, retrying; /metrics shows the oldest copy's age growing; all go out once it is back.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startTestDaemon } from '../helpers/daemon.ts';
+import { publicListOf, startTestDaemon } from '../helpers/daemon.ts';
 import type { TestDaemon } from '../helpers/daemon.ts';
 import { startRelayPeer } from '../helpers/relay.ts';
 import type { RelayPeer } from '../helpers/relay.ts';
@@ -17,12 +17,7 @@ beforeAll(async () => {
     relay: { host: '127.0.0.1', port: 9 },
     server: { relay: { retrySchedule: [1], maxAgeHours: 120 }, schedules: { retrySweep: '* * * * * *' } },
     lists: {
-      'predisclosure-applications': {
-        description: 'Applications',
-        kind: 'public',
-        archive: 'public',
-        members: recipients.map((email, index) => ({ email, key: `../keys/${index === 0 ? 'xenproject-security' : 'vendor-a'}.asc`, roles: ['recipient'] })),
-      },
+      'predisclosure-applications': publicListOf(recipients.map((email, index) => ({ email, keyFile: index === 0 ? 'xenproject-security.asc' : 'vendor-a.asc' }))),
     },
   });
 });

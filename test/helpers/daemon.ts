@@ -270,3 +270,17 @@ export async function startTestDaemon(options: StartTestDaemonOptions = {}): Pro
     kill: (signal = 'SIGKILL') => killAndWait(signal),
   };
 }
+
+/**
+ * A public list file (for `lists:` of makeTestConfig) whose members receive only, each with a shipped demo key:
+ * for tests about the daemon's plumbing (disks, relay, config) rather than about the list engine.
+ */
+export function publicListOf(members: Array<{ email: string; keyFile: string }>, settings: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    description: 'Applications',
+    kind: 'public',
+    archive: 'public',
+    ...settings,
+    members: members.map(({ email, keyFile }) => ({ email, key: `../keys/${keyFile}`, roles: ['recipient'] })),
+  };
+}
