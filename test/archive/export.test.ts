@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMbox } from '../../src/archive/mbox.ts';
-import { main } from '../../src/cli/main.ts';
-import { buildMail, makeArchiveFixture, privateList, type ArchiveFixture } from '../helpers/archive.ts';
+import { buildMail, makeArchiveFixture, privateList, runCli as run, type ArchiveFixture } from '../helpers/archive.ts';
 
 let fixture: ArchiveFixture;
 
@@ -14,14 +13,6 @@ const posts = [
   { subject: 'Re: XSA-501 draft', messageId: 'xsa501-r1@vendor-a.example', text: 'Our backport is ready.', receivedAt: new Date('2026-03-02T08:00:00Z') },
   { subject: 'Re: XSA-501 draft', messageId: 'xsa501-r2@vendor-b.example', text: 'Testing now. Ünïcode ✓', receivedAt: new Date('2026-03-05T08:00:00Z') },
 ];
-
-async function run(args: string[]): Promise<number> {
-  process.exitCode = 0;
-  await main(['node', 'embargo', ...args]);
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return code;
-}
 
 beforeAll(async () => {
   fixture = await makeArchiveFixture();

@@ -6,21 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMbox } from '../../src/archive/mbox.ts';
 import { findArchived } from '../../src/archive/queries.ts';
 import { insertArchiveEntry, prepareArchiveEntry } from '../../src/archive/store.ts';
-import { main } from '../../src/cli/main.ts';
 import { loadListKey } from '../../src/daemon.ts';
-import { buildMail, makeArchiveFixture, privateList, type ArchiveFixture } from '../helpers/archive.ts';
+import { buildMail, makeArchiveFixture, privateList, runCli as run, type ArchiveFixture } from '../helpers/archive.ts';
 import { createGpgHome, type GpgHome } from '../helpers/gpg.ts';
 
 let fixture: ArchiveFixture;
 let gpg: GpgHome;
-
-async function run(args: string[]): Promise<number> {
-  process.exitCode = 0;
-  await main(['node', 'embargo', ...args]);
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return code;
-}
 
 const before = { subject: 'XSA-777 draft', messageId: 'xsa777@xenproject.example', text: 'Stored under the old list key.', receivedAt: new Date('2026-04-01T08:00:00Z') };
 const after = { subject: 'Re: XSA-777 draft', messageId: 'xsa777-r1@vendor-a.example', text: 'Stored under the new list key.', receivedAt: new Date('2026-05-01T08:00:00Z') };

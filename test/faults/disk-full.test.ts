@@ -2,9 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { makeTestConfig, publicListOf, startTestDaemon } from '../helpers/daemon.ts';
+import { makeTestConfig, publicListOf, startTestDaemon, waitForSpoolState } from '../helpers/daemon.ts';
 import type { TestConfig, TestDaemon } from '../helpers/daemon.ts';
 import { startRelayPeer } from '../helpers/relay.ts';
 import type { RelayPeer } from '../helpers/relay.ts';
@@ -90,20 +89,8 @@ it('answers 451 while the disk is full, keeps every message it said 250 to, and 
   expect(codes.after.filter((code) => code === 250).length).toBeGreaterThan(0);
 
   // Nothing lost: every message answered 250 reaches a final state and its copy reaches the relay.
-  const db = new Database(config.dbFile, { readonly: true });
-  try {
-    const deadline = Date.now() + 30_000;
-    const stateOf = db.prepare('SELECT state FROM spool WHERE id = ?');
-    let states: string[] = [];
-    for (;;) {
-      states = accepted.map((id) => (stateOf.get(id) as { state: string } | undefined)?.state ?? 'missing');
-      if (states.every((state) => state === 'done') || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(states.filter((state) => state !== 'done'), JSON.stringify(states)).toEqual([]);
-  } finally {
-    db.close();
-  }
+  const states = await waitForSpoolState(config.dbFile, accepted, 'done');
+  expect(states.filter((state) => state !== 'done'), JSON.stringify(states)).toEqual([]);
   await relay.waitForMessages(accepted.length, 30_000);
   expect(daemon.child!.exitCode).toBeNull();
   expect(daemon.logs().some((line) => line.msg === 'spool store failed')).toBe(true);

@@ -2,9 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { makeTestConfig, publicListOf, startTestDaemon } from '../helpers/daemon.ts';
+import { makeTestConfig, publicListOf, startTestDaemon, waitForSpoolState } from '../helpers/daemon.ts';
 import type { TestConfig, TestDaemon } from '../helpers/daemon.ts';
 import { startRelayPeer } from '../helpers/relay.ts';
 import type { RelayPeer } from '../helpers/relay.ts';
@@ -101,20 +100,8 @@ it('answers 451 once the disk is read-only, stays up, and after repair and resta
   }
   mount();
   daemon = await startTestDaemon({ mode: 'child', config });
-  const db = new Database(config.dbFile, { readonly: true });
-  try {
-    const stateOf = db.prepare('SELECT state FROM spool WHERE id = ?');
-    const deadline = Date.now() + 30_000;
-    let states: string[] = [];
-    for (;;) {
-      states = accepted.map((id) => (stateOf.get(id) as { state: string } | undefined)?.state ?? 'missing');
-      if (states.every((state) => state === 'done') || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(states.filter((state) => state !== 'done'), JSON.stringify(states)).toEqual([]);
-  } finally {
-    db.close();
-  }
+  const states = await waitForSpoolState(config.dbFile, accepted, 'done');
+  expect(states.filter((state) => state !== 'done'), JSON.stringify(states)).toEqual([]);
   await relay.waitForMessages(accepted.length, 30_000);
   console.log(`read-only disk: ${codes.readOnly.filter((code) => code === 451).length} of ${codes.readOnly.length} answered 451 while read-only; all ${accepted.length} messages answered 250 delivered after repair and restart`);
 }, 90_000);

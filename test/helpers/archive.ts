@@ -133,3 +133,13 @@ export async function buildMail(mail: TestMail): Promise<Buffer> {
   });
   return composer.compile().build();
 }
+
+/** Runs `embargo ARGS…` in this process (so the test shares its list keys) and returns the exit code it set. */
+export async function runCli(args: string[]): Promise<number> {
+  const { main } = await import('../../src/cli/main.ts');
+  process.exitCode = 0;
+  await main(['node', 'embargo', ...args]);
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return code;
+}

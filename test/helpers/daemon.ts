@@ -284,3 +284,20 @@ export function publicListOf(members: Array<{ email: string; keyFile: string }>,
     members: members.map(({ email, keyFile }) => ({ email, key: `../keys/${keyFile}`, roles: ['recipient'] })),
   };
 }
+
+/** The spool states of `ids`, read from the database file until every one is `state` or the time is up. */
+export async function waitForSpoolState(dbFile: string, ids: string[], state: string, timeoutMs = 30_000): Promise<string[]> {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(dbFile, { readonly: true });
+  try {
+    const stateOf = db.prepare('SELECT state FROM spool WHERE id = ?');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = ids.map((id) => (stateOf.get(id) as { state: string } | undefined)?.state ?? 'missing');
+      if (states.every((each) => each === state) || Date.now() > deadline) return states;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    db.close();
+  }
+}
