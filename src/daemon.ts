@@ -18,7 +18,7 @@ import { createLogger } from './util/log.ts';
 import type { Logger } from './util/log.ts';
 import { metrics } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
-import { embargoReleaseComponent } from './archive/component.ts';
+import { advisoriesComponent } from './advisories/component.ts';
 import { createSchedules } from './ops/schedules.ts';
 
 /** A part of the daemon with a lifetime: started after SMTP intake, stopped (in reverse order) after it. */
@@ -56,8 +56,8 @@ const builtinComponents: ComponentFactory[] = [
   (context) => createDeliveryComponent(context),
   // http server (src/web/): public archive, list keys and WKD, /healthz, /metrics (port reported as 'http').
   (context) => createHttpComponent(context),
-  // embargo release (src/archive/): publishes advisories whose embargo ended, at start and on schedules.embargoRelease.
-  embargoReleaseComponent(),
+  // advisories (src/advisories/): releases on schedules.embargoRelease, catch-up for late members, the audit trail.
+  advisoriesComponent(),
   // scheduled jobs (src/ops/): key-expiry warnings, held-post digest, cleanup, on server.yaml schedules.
   (context) => createSchedules(context),
 ];

@@ -10,7 +10,6 @@ export {
   searchPublic,
   type ArchiveSummary,
 } from './queries.ts';
-export { releaseDue, createEmbargoRelease, pendingEmbargoes, type ReleasedAdvisory, type ReleaseOptions, type ReleaseOutcome, type EmbargoReleaseComponent } from './release.ts';
 export { archivedAtUrl, publicBaseUrl, messagePath, threadPath } from './urls.ts';
 export { findEmbargoEnd, parseRfc3339 } from './embargo-date.ts';
 export { mboxRecord, parseMbox } from './mbox.ts';

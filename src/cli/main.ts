@@ -11,6 +11,7 @@ import { registerModeration } from './commands/moderation.ts';
 import { registerMembers } from './commands/members.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerSink } from './commands/sink.ts';
+import { registerAdvisories } from './commands/advisories.ts';
 import { exitCodes } from './exit-codes.ts';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerMembers(program);
   registerKeys(program);
   registerSink(program);
+  registerAdvisories(program);
 
   // commander copies exitOverride into commands created after it; this also covers ones attached with addCommand().
   for (const command of program.commands) command.exitOverride();

@@ -77,6 +77,7 @@ export function crossListErrors(lists: ParsedList[], server: ServerConfig | null
     checkAnnounceOnly(list, errors);
     checkPublishTo(list, byName, errors);
     checkEmbargoPattern(list, errors);
+    checkAdvisoryPattern(list, errors);
   }
   return errors;
 }
@@ -85,7 +86,7 @@ function checkAnnounceOnly({ source, settings }: ParsedList, errors: ConfigError
   if (settings.kind === 'announce') return;
   // These keys only mean something on announce lists; accepting them elsewhere would suggest a behaviour that never happens.
   const present = source.value as Record<string, unknown>;
-  for (const key of ['publishTo', 'mailOnRelease', 'embargoPattern']) {
+  for (const key of ['publishTo', 'mailOnRelease', 'embargoPattern', 'advisoryPattern']) {
     if (key in present) errors.push(source.error([key], `${key} only applies to kind: announce lists`, 'key'));
   }
 }
@@ -130,5 +131,16 @@ function checkEmbargoPattern({ source, settings }: ParsedList, errors: ConfigErr
   const groups = new RegExp(`${pattern.source}|`).exec('')!.length - 1;
   if (groups < 1) {
     errors.push(source.error(['embargoPattern'], 'embargoPattern needs a capturing group ( ... ) around the embargo date and time'));
+  }
+}
+
+function checkAdvisoryPattern({ source, settings }: ParsedList, errors: ConfigError[]): void {
+  if (settings.advisoryPattern === undefined) return;
+  try {
+    const pattern = new RegExp(settings.advisoryPattern);
+    // A pattern that matches nothing would give every post the same empty id: every post a revision of one advisory.
+    if (pattern.test('')) errors.push(source.error(['advisoryPattern'], 'advisoryPattern matches the empty text; it must match an advisory id such as XSA-[0-9]+'));
+  } catch (failure) {
+    errors.push(source.error(['advisoryPattern'], `advisoryPattern is not a valid regular expression: ${(failure as Error).message}`));
   }
 }

@@ -122,6 +122,11 @@ export const listSchema = z.strictObject({
   mailOnRelease: z.boolean().default(false),
   /** Announce lists: a regular expression whose first group is an RFC 3339 embargo end in the text. */
   embargoPattern: z.string().optional(),
+  /**
+   * Announce lists: a regular expression matching an advisory id (e.g. XSA-[0-9]+) in the signed Subject or text.
+   * Posts with the same id are revisions of one advisory; only posts with an id are ever published.
+   */
+  advisoryPattern: z.string().optional(),
   members: z.array(memberSchema).default([]),
 });
 

@@ -48,6 +48,10 @@ export interface Verification {
   memberAddress?: string;
   /** Why the signature does not count, for bounces and logs (never message content). */
   reason?: string;
+  /** A valid signature as a detached, armored signature: what lets the public verify a published advisory. */
+  detachedSignature?: string;
+  /** Its hash algorithm in RFC 3156 micalg form without the prefix, e.g. 'sha256'. */
+  hashAlgorithm?: string;
 }
 
 export interface OpenedMessage {
@@ -122,7 +126,7 @@ export interface SealInput {
 }
 
 export { ensureListKey, importListKey, listKeyFile, generateMemberKey } from './list-keys.ts';
-export { parseMemberKey, fingerprintsInArmored, checkMemberKey, KeyReadError } from './member-keys.ts';
+export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, KeyReadError } from './member-keys.ts';
 export { openMessage, DEFAULT_LIMITS } from './open.ts';
 export {
   sealFanout,

@@ -83,6 +83,12 @@ interface KeyPacketInternals {
   getFingerprintBytes(): Uint8Array;
 }
 
+/** The fingerprint of the (sub)key a copy to this member is encrypted to: what the copy's PKESK names by key id. */
+export async function encryptionKeyFingerprint(memberKey: MemberKey, now = new Date()): Promise<string> {
+  const { keyPacket } = await encryptionPacketOf(memberKey, now);
+  return keyPacket.getFingerprint().toUpperCase();
+}
+
 /**
  * The packet to wrap a session key for, verified at most every few minutes: openpgp.encryptSessionKey re-verifies
  * every self-signature on each call, which would dominate the cost of a large fan-out.

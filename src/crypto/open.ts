@@ -388,6 +388,14 @@ async function verifyCleartext(text: string, context: OpenContext): Promise<Veri
 
 type SignatureResults = Awaited<ReturnType<typeof openpgp.verify>>['signatures'];
 
+/** The verified signature on its own (a one-pass signature is the same packet a detached one would be). */
+async function detachedForm(signature: SignatureResults[number]): Promise<Pick<Verification, 'detachedSignature' | 'hashAlgorithm'>> {
+  const packet = (await signature.signature).packets[0];
+  const detachedSignature = (await signature.signature).armor();
+  const name = packet?.hashAlgorithm ? openpgp.enums.hash[packet.hashAlgorithm] : undefined;
+  return { detachedSignature, ...(name ? { hashAlgorithm: String(name).toLowerCase() } : {}) };
+}
+
 /** Members whose registered key (primary or subkey) has this key id; the one named in From first. */
 function membersWithKeyId(keyIdHex: string, context: OpenContext): Array<{ member: Member; key: openpgp.PublicKey }> {
   const matches: Array<{ member: Member; key: openpgp.PublicKey }> = [];
@@ -430,7 +438,7 @@ async function evaluateSignatures(signatures: SignatureResults, context: OpenCon
       best ??= { ...base, signingFingerprint: fingerprint, reason: `signing key is ${blocking.map((problem) => problem.code).join(' and ')}` };
       continue;
     }
-    return { ...base, valid: true, signingFingerprint: fingerprint, memberAddress: member.address };
+    return { ...base, valid: true, signingFingerprint: fingerprint, memberAddress: member.address, ...(await detachedForm(signature)) };
   }
   return best ?? UNSIGNED;
 }

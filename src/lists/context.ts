@@ -84,6 +84,8 @@ export interface MessageContext {
   /** The member the post is from, set by authorize (null on public lists for non-members). */
   poster?: Member | null;
   clean?: CleanCopy;
+  /** Announce lists: the advisory this post is a revision of, set by track-advisory from the signed content. */
+  advisory?: { advisoryId: string };
   /** Mail to enqueue with the spool row's final state, in one transaction. */
   outgoing: OutgoingMail[];
   /** Database writes that belong to the same transaction (archive row, replay marks, rate counts). */

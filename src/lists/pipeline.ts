@@ -10,6 +10,7 @@ import { detectReplay } from './stages/detect-replay.ts';
 import { fanOut } from './stages/fan-out.ts';
 import { limitRate } from './stages/limit-rate.ts';
 import { moderate } from './stages/moderate.ts';
+import { trackAdvisory } from './stages/track-advisory.ts';
 import { verify } from './stages/verify.ts';
 import { metrics } from '../util/metrics.ts';
 import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
@@ -27,6 +28,7 @@ export const postPipeline = [
   'limit-rate', //        public lists: posts per sender per hour
   'moderate', //          moderated lists: hold until a moderator decides
   'build-clean-copy', //  From rewritten, List-* headers, verification note
+  'track-advisory', //    announce: the signed advisory id and embargo date make this post a revision
   'archive', //           encrypted at rest for private lists
   'fan-out', //           per-recipient sealing, withheld notices: accept
 ] as const;
@@ -46,6 +48,7 @@ export const stages: Record<StageId, Stage> = {
   'limit-rate': limitRate,
   moderate,
   'build-clean-copy': buildCleanCopy,
+  'track-advisory': trackAdvisory,
   archive,
   // Timed: the fan-out duration histogram on /metrics (sealing every copy is the costly part of a post).
   'fan-out': async (context) => {

@@ -263,7 +263,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     switch (outcome.state) {
       case 'sent':
         metrics.increment('embargo_delivered_total', {}, 1, 'Copies accepted by the relay');
-        log.debug({ row: row.id, list: row.list, attempts: row.attempts }, 'delivered');
+        // Who received what, for the record (never the subject): the spool id ties it to the post, the row to the audit trail.
+        log.info({ row: row.id, spoolId: row.spoolId, list: row.list, recipient: row.recipient, attempts: row.attempts, reply: outcome.reply }, 'delivered');
         break;
       case 'deferred':
         metrics.increment('embargo_deferred_total', {}, 1, 'Delivery attempts deferred (4xx, network error, timeout)');

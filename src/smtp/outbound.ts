@@ -15,6 +15,30 @@ export function onOutboundEnqueued(listener: () => void): () => void {
   return () => enqueueListeners.delete(listener);
 }
 
+/** A queue row's new state, as the delivery loop records it. */
+export interface OutboundStateChange {
+  id: number;
+  state: OutboundState;
+  reply: string;
+  at: number;
+}
+
+const stateListeners = new Set<(db: Db, changes: readonly OutboundStateChange[]) => void>();
+
+/**
+ * Called inside the transaction that records delivery outcomes, so a listener's own writes (the advisories' audit
+ * trail) commit with the queue's, or not at all. Returns a function that removes the listener.
+ */
+export function onOutboundStateChange(listener: (db: Db, changes: readonly OutboundStateChange[]) => void): () => void {
+  stateListeners.add(listener);
+  return () => stateListeners.delete(listener);
+}
+
+function notifyStateChange(db: Db, changes: readonly OutboundStateChange[]): void {
+  if (changes.length === 0) return;
+  for (const listener of stateListeners) listener(db, changes);
+}
+
 export type OutboundState = 'queued' | 'sending' | 'sent' | 'deferred' | 'failed' | 'expired' | 'suspended';
 
 export const outboundStates: readonly OutboundState[] = ['queued', 'sending', 'deferred', 'sent', 'failed', 'expired', 'suspended'];
@@ -226,6 +250,7 @@ export function markSentRows(db: Db, rows: ReadonlyArray<{ id: number; reply: st
       if (row?.payload_id != null) payloads.add(row.payload_id);
     }
     for (const payloadId of payloads) dropPayloadIfUnused(db, payloadId);
+    notifyStateChange(db, rows.map(({ id, reply }) => ({ id, state: 'sent', reply: clipReply(reply), at: now })));
   })();
 }
 
@@ -235,17 +260,32 @@ function dropPayloadIfUnused(db: Db, payloadId: number): void {
 }
 
 export function markDeferred(db: Db, id: number, reply: string, nextAttemptAt: number, now: number): void {
-  statement(db, `UPDATE outbound SET state = 'deferred', last_reply = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`).run(
-    clipReply(reply),
-    nextAttemptAt,
-    now,
-    id,
-  );
+  db.transaction(() => {
+    statement(db, `UPDATE outbound SET state = 'deferred', last_reply = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`).run(
+      clipReply(reply),
+      nextAttemptAt,
+      now,
+      id,
+    );
+    notifyStateChange(db, [{ id, state: 'deferred', reply: clipReply(reply), at: now }]);
+  })();
 }
 
 /** Failed, expired and suspended rows keep their content, so an admin's retry can still send them. */
 export function markFinal(db: Db, id: number, state: 'failed' | 'expired' | 'suspended', reply: string, now: number): void {
-  statement(db, 'UPDATE outbound SET state = ?, last_reply = ?, updated_at = ? WHERE id = ?').run(state, clipReply(reply), now, id);
+  db.transaction(() => {
+    statement(db, 'UPDATE outbound SET state = ?, last_reply = ?, updated_at = ? WHERE id = ?').run(state, clipReply(reply), now, id);
+    notifyStateChange(db, [{ id, state, reply: clipReply(reply), at: now }]);
+  })();
+}
+
+/** The copies of one message that a spool row queued (matched by the copy's Message-ID), for audit trails. */
+export function copiesOf(db: Db, spoolId: string, messageId: string | null): Array<{ id: number; recipient: string; state: OutboundState }> {
+  return statement(db, 'SELECT id, recipient, state FROM outbound WHERE spool_id = ? AND message_id IS ?').all(spoolId, messageId) as Array<{
+    id: number;
+    recipient: string;
+    state: OutboundState;
+  }>;
 }
 
 /**
@@ -258,13 +298,18 @@ export function requeueInFlight(db: Db, now: number): number {
 
 /** Rows that were tried and are still waiting past the maximum age become dead letters. */
 export function expireOld(db: Db, maxAgeMs: number, now: number): number {
-  return db
-    .prepare(
-      `UPDATE outbound SET state = 'expired', updated_at = ?,
-         last_reply = 'expired after ' || attempts || ' attempts; last reply: ' || coalesce(last_reply, 'none')
-       WHERE state IN ('queued', 'deferred') AND attempts > 0 AND coalesce(retried_at, created_at) < ?`,
-    )
-    .run(now, now - maxAgeMs).changes;
+  return db.transaction((): number => {
+    const expired = db
+      .prepare(
+        `UPDATE outbound SET state = 'expired', updated_at = ?,
+           last_reply = 'expired after ' || attempts || ' attempts; last reply: ' || coalesce(last_reply, 'none')
+         WHERE state IN ('queued', 'deferred') AND attempts > 0 AND coalesce(retried_at, created_at) < ?
+         RETURNING id, last_reply`,
+      )
+      .all(now, now - maxAgeMs) as Array<{ id: number; last_reply: string }>;
+    notifyStateChange(db, expired.map((row) => ({ id: row.id, state: 'expired', reply: row.last_reply, at: now })));
+    return expired.length;
+  })();
 }
 
 /** Queued and deferred rows of a member whose delivery was just suspended. */

@@ -4,6 +4,7 @@ import { outboundMigrations } from '../smtp/outbound-schema.ts';
 import { listMigrations } from '../lists/lists-schema.ts';
 import { archiveMigrations } from '../archive/archive-schema.ts';
 import { opsMigrations } from '../ops/ops-schema.ts';
+import { advisoryMigrations } from '../advisories/schema.ts';
 
 export interface Migration {
   /** Unique, never renamed: `module-NNN-what`. */
@@ -18,4 +19,5 @@ export const migrations: Migration[] = [
   ...listMigrations,
   ...archiveMigrations,
   ...opsMigrations,
+  ...advisoryMigrations,
 ];

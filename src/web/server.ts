@@ -19,7 +19,8 @@ import {
   searchPublic,
   type ArchiveSummary,
 } from '../archive/queries.ts';
-import { archivedAtUrl, listPath, publicBaseUrl } from '../archive/urls.ts';
+import { archivedAtUrl, listPath, messagePath, publicBaseUrl } from '../archive/urls.ts';
+import { publishedOn } from '../advisories/store.ts';
 import { atomFeed } from './atom.ts';
 import { stylesheet } from './html.ts';
 import { indexPage, listPage, messagePage, monthPage, notFoundPage, searchPage, threadPage } from './pages.ts';
@@ -85,6 +86,14 @@ export function createWebServer(options: WebServerOptions): WebServer {
       return htmlReply(listPage(list, publicMonths(db, list.name)));
     }
     if (first === 'atom.xml' && rest.length === 1) return feed(list);
+    // A released advisory's stable address follows its id and leads to its newest published revision.
+    if (first === 'advisories' && second !== undefined && rest.length === 2) {
+      const advisory = publishedOn(db, list.name, second);
+      // 302, not 301: an update moves it to the newer revision.
+      return advisory?.publishedMessageId
+        ? { status: 302, type: 'text/plain; charset=utf-8', body: '', headers: { Location: messagePath(list.name, advisory.publishedMessageId) } }
+        : notFound();
+    }
     if (first === 'search' && rest.length === 1) {
       const query = (url.searchParams.get('q') ?? '').slice(0, 200);
       const offset = Math.min(Math.max(0, Number.parseInt(url.searchParams.get('offset') ?? '0', 10) || 0), 10_000);

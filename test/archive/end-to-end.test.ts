@@ -5,7 +5,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMbox } from '../../src/archive/mbox.ts';
 import { announce, discussion, domain, headerOf, newMessageId, publicList, runCli, startListWorld, type ListWorld, type Person } from '../helpers/lists.ts';
-import { releaseDue } from '../../src/archive/release.ts';
+import { releaseDue } from '../../src/advisories/release.ts';
 import { ensureListKey, type ListKey } from '../../src/crypto/index.ts';
 
 let world: ListWorld;
@@ -29,7 +29,7 @@ async function protectedPost(to: string, subject: string, body: string, options:
 }
 
 beforeAll(async () => {
-  world = await startListWorld({ announce: { publishTo: publicList } });
+  world = await startListWorld({ announce: { publishTo: publicList, advisoryPattern: 'XSA-[0-9]+' } });
 });
 afterAll(async () => {
   await world?.stop();
@@ -129,8 +129,13 @@ describe('archive in the running daemon', () => {
     const options = { config: daemon.config, listKeys: (name: string) => keys.get(name) };
     expect(await releaseDue(daemon.db, new Date('2030-01-01T11:59:59Z'), options)).toEqual([]);
     expect(await searchPage()).not.toContain('narwhalbyte');
-    expect(await releaseDue(daemon.db, new Date('2030-01-01T12:00:00Z'), options)).toMatchObject([{ status: 'released', targetList: publicList }]);
-    expect(await searchPage()).toContain(encodeURIComponent(post.messageId));
+    const [released] = await releaseDue(daemon.db, new Date('2030-01-01T12:00:00Z'), options);
+    expect(released).toMatchObject({ status: 'released', targetList: publicList, advisoryId: 'XSA-4343' });
+    // Published under the server's own Message-ID, never the poster's (which travelled in clear and can be squatted).
+    const publishedId = released.status === 'released' ? released.messageId! : '';
+    expect(publishedId).toMatch(/^xsa-4343\.r1\.[0-9a-f]{16}@/);
+    expect(await searchPage()).toContain(encodeURIComponent(publishedId));
+    expect(await searchPage()).not.toContain(encodeURIComponent(post.messageId));
     expect(await feed()).toContain('XSA-4343: the narwhalbyte overflow');
   });
 });

@@ -200,6 +200,8 @@ export interface PostOptions {
   encryptTo?: string | null;
   messageId?: string;
   headers?: Record<string, string>;
+  /** Header fields inside the signed (and encrypted) entity, as clients write protected headers (e.g. the real Subject). */
+  innerHeaders?: Record<string, string>;
 }
 
 /** A post as GnuPG + a PGP/MIME mail client would send it: MIME entity signed and encrypted in one OpenPGP message. */
@@ -208,7 +210,10 @@ export async function buildPost(world: ListWorld, options: PostOptions): Promise
   const fromAddress = options.fromHeader ?? (typeof options.from === 'string' ? options.from : options.from.address);
   const signer = options.signer === undefined ? sender : options.signer;
   const messageId = options.messageId ?? newMessageId();
-  const entity = `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${options.body.replace(/\r?\n/g, '\r\n')}\r\n`;
+  const inner = Object.entries(options.innerHeaders ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const entity =
+    `Content-Type: text/plain; charset=utf-8${inner ? '; protected-headers="v1"' : ''}\r\nContent-Transfer-Encoding: 8bit\r\n${inner}\r\n` +
+    `${options.body.replace(/\r?\n/g, '\r\n')}\r\n`;
   const extra = Object.entries(options.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   const head =
     `From: ${sender && !options.fromHeader ? `${sender.name} <${fromAddress}>` : fromAddress}\r\n` +

@@ -129,16 +129,8 @@ describe('archive hand-off', () => {
     await exchange(world.security.address, `${announce}@${domain}`, advisory.raw);
     const privateRow = world.daemon.daemon!.db.prepare(`SELECT visibility, encrypted, subject FROM archive_entries WHERE list = ? ORDER BY id DESC LIMIT 1`).get(announce);
     expect(privateRow).toMatchObject({ visibility: 'private', encrypted: 1 });
-    // An embargo date in the post's header reaches the archive, which publishes the advisory when it lifts.
-    const embargoed = await buildPost(world, {
-      from: world.security,
-      to: `${announce}@${domain}`,
-      subject: 'XSA-1000',
-      body: 'embargoed advisory',
-      headers: { 'X-Embargo-Until': '2031-01-01T12:00:00Z' },
-    });
-    await exchange(world.security.address, `${announce}@${domain}`, embargoed.raw);
-    const embargoRow = world.daemon.daemon!.db.prepare(`SELECT release_at FROM archive_entries WHERE list = ? ORDER BY id DESC LIMIT 1`).get(announce) as { release_at: number };
-    expect(embargoRow.release_at).toBe(Date.parse('2031-01-01T12:00:00Z'));
+    // The archive itself never schedules a release (advisories do, from signed content only).
+    const releaseColumns = world.daemon.daemon!.db.prepare(`SELECT count(*) AS n FROM archive_entries WHERE release_at IS NOT NULL`).get() as { n: number };
+    expect(releaseColumns.n).toBe(0);
   });
 });

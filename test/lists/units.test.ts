@@ -69,7 +69,7 @@ describe('parseCommands', () => {
 
   it('stops after too many lines of free text, and takes approve/reject with their arguments', () => {
     const parsed = parseCommands(undefined, 'reject 01ABC not on topic here\nhello\nthere\nthis\nis\nprose\napprove 01XYZ');
-    expect(parsed.commands).toEqual([{ name: 'reject', args: ['01ABC', 'not', 'on', 'topic', 'here'], line: 'reject 01ABC not on topic here' }]);
+    expect(parsed.commands).toEqual([{ name: 'reject', args: ['01ABC', 'not', 'on', 'topic', 'here'], line: 'reject 01ABC not on topic here', source: 'body' }]);
     expect(parsed.unknown).toHaveLength(5);
   });
 });

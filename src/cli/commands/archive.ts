@@ -6,7 +6,7 @@ import type { Config } from '../../config/types.ts';
 import { archivedMessages } from '../../archive/queries.ts';
 import { mboxRecord } from '../../archive/mbox.ts';
 import { parseRfc3339 } from '../../archive/embargo-date.ts';
-import { pendingEmbargoes } from '../../archive/release.ts';
+import { listAdvisories } from '../../advisories/store.ts';
 import { parseForArchive, firstAddress } from '../../archive/store.ts';
 import { databaseFile, loadListKey } from '../../daemon.ts';
 import { openDatabase } from '../../store/database.ts';
@@ -90,7 +90,13 @@ export function registerArchive(program: Command): void {
       if (!config) return;
       const db = openDatabase(databaseFile(config));
       try {
-        const pending = pendingEmbargoes(db);
+        // Kept for scripts written against earlier releases; `embargo advisories` shows more.
+        const pending = listAdvisories(db, { states: ['embargoed'] }).map((advisory) => ({
+          id: advisory.advisoryId,
+          list: advisory.list,
+          releaseAt: advisory.embargoUntil ?? new Date(0),
+          releaseTo: config.lists.get(advisory.list)?.publishTo ?? null,
+        }));
         if (options.json) {
           const json = pending.map((entry) => ({ id: entry.id, list: entry.list, releaseAt: entry.releaseAt.toISOString(), releaseTo: entry.releaseTo }));
           process.stdout.write(JSON.stringify(json, null, 2) + '\n');

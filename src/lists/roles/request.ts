@@ -16,6 +16,7 @@ import { applyToken, findToken, insertToken, isSubscribed, newToken, tokenLifeti
 import { listAddressFor } from '../addresses.ts';
 import type { RoleOutcome } from './outcome.ts';
 import { keyReply, replyAddress } from './sendkey.ts';
+import { advisoryCommand } from './advisory-command.ts';
 
 interface RequestState {
   context: MessageContext;
@@ -26,6 +27,8 @@ interface RequestState {
   transcript: string[];
   /** Mail that carries list content for the requester: sent encrypted to them only. */
   privateAttachments: Buffer[];
+  subjectSigned: boolean;
+  opened: crypto.OpenedMessage | null;
 }
 
 export async function handleRequest(context: MessageContext): Promise<RoleOutcome> {
@@ -56,8 +59,18 @@ export async function handleRequest(context: MessageContext): Promise<RoleOutcom
     }
   }
 
-  const state: RequestState = { context, requester, replyTo, subject, transcript: [], privateAttachments: [] };
-  if (commands.length === 0) commands.push({ name: 'help', args: [], line: '(no command found)' });
+  const state: RequestState = {
+    context,
+    requester,
+    replyTo,
+    subject,
+    // A Subject is signed only when it came from inside the signed entity; an outer one is anybody's.
+    subjectSigned: protectedSubject !== undefined && opened.ok && opened.message.verification.valid && opened.message.signatureCovers === 'entity',
+    transcript: [],
+    privateAttachments: [],
+    opened: opened.ok ? opened.message : null,
+  };
+  if (commands.length === 0) commands.push({ name: 'help', args: [], line: '(no command found)', source: 'body' });
   for (const command of commands) await run(state, command);
   if (unknown.length > 0) state.transcript.push('', `Ignored ${unknown.length} line(s) that are not commands. Send "help" for the list of commands.`);
 
@@ -182,6 +195,11 @@ async function run(state: RequestState, command: Command): Promise<void> {
       transcript.push('The archived message is attached.', '');
       return;
     }
+    case 'advisory': {
+      const signedLine = command.source === 'body' || state.subjectSigned;
+      transcript.push(await advisoryCommand(context, state.requester, command, signedLine, state.opened), '');
+      return;
+    }
     case 'approve':
     case 'reject': {
       const moderator = state.requester && (state.requester.roles.includes('moderator') || state.requester.roles.includes('admin'));
@@ -265,6 +283,14 @@ function helpText(context: MessageContext): string {
       'Members, in a request signed with their registered key:',
       '  list-keys              the members\' registered key fingerprints',
       '  get MESSAGE-ID         an archived message, encrypted to you',
+      ...(list.kind === 'announce'
+        ? [
+            'Posters and admins (signed, in the body):',
+            '  advisory postpone ID DATE  move an advisory\'s embargo end (RFC 3339, e.g. 2027-01-15T12:00:00Z)',
+            '  advisory cancel ID         do not publish the advisory',
+            '  advisory release ID        publish the advisory now',
+          ]
+        : []),
       'Moderators:',
       '  approve ID             distribute a held post',
       '  reject ID REASON       refuse a held post; the sender gets REASON',

@@ -14,6 +14,8 @@ export async function archive(context: MessageContext): Promise<StageResult> {
     message: archiveCopy(context),
     receivedAt: context.receivedAt,
     spoolId: context.spoolId,
+    // Releases are the advisories' business (track-advisory), decided by signed content only; the archive never publishes.
+    embargoUntil: null,
   });
   context.effects.push(() => {
     insertArchiveEntry(context.services.db, entry);
@@ -28,10 +30,6 @@ export function archiveCopy(context: MessageContext): Buffer {
   const headers: HeaderList = clean.protectedHeaders.filter(([name]) => name.toLowerCase() !== 'from' && name.toLowerCase() !== 'reply-to');
   headers.unshift(['From', from ? (from.name ? `"${from.name.replace(/["\\\r\n]/g, '')}" <${from.address}>` : from.address) : context.list.address]);
   headers.push(...clean.outerHeaders.filter(([name]) => name.toLowerCase().startsWith('list-id')));
-  // The embargo end may sit inside the encryption (protected) or, from simpler clients, on the outside.
-  const isEmbargo = ([name]: [string, string]) => name.toLowerCase() === 'x-embargo-until';
-  const embargo = context.inner?.headers.find(isEmbargo) ?? context.outer.headers.find(isEmbargo);
-  if (embargo) headers.push(embargo);
   headers.push(['MIME-Version', '1.0']);
   // Only the entity's Content-* fields join the message header block; its other fields are already above.
   const entity = splitMessage(clean.content);

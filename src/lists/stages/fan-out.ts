@@ -8,6 +8,9 @@ import { describeProblems, keyUsability } from '../keyring.ts';
 import { mixedEntity, textEntity } from '../mime.ts';
 import { adminAddresses, buildNotice } from '../notices.ts';
 import { confirmedSubscribers } from '../subscribers.ts';
+import { findAdvisory, recordDelivery, revisionOfSpool } from '../../advisories/store.ts';
+import { auditStateOf } from '../../advisories/audit-states.ts';
+import { copiesOf } from '../../smtp/outbound.ts';
 
 export async function fanOut(context: MessageContext): Promise<StageResult> {
   const { clean, list, config, services } = context;
@@ -59,7 +62,63 @@ export async function fanOut(context: MessageContext): Promise<StageResult> {
     });
   }
   if (withheld.length > 0) await noticeWithheld(context, withheld, now);
+  if (context.advisory) await recordAdvisoryAudit(context, context.advisory.advisoryId, usable, withheld, now);
   return accept();
+}
+
+/**
+ * The audit trail of an advisory revision: every member, the key their copy was encrypted to, or why it was withheld.
+ * Runs in the commit after the queue rows exist, so each audit row is linked to its copy's queue row.
+ */
+async function recordAdvisoryAudit(
+  context: MessageContext,
+  advisoryId: string,
+  usable: Recipient[],
+  withheld: Array<{ member: Member; problems: KeyProblem[] }>,
+  now: Date,
+): Promise<void> {
+  const { list, services, clean } = context;
+  const organisationOf = (address: string) => list.members.find((member) => member.address === address)?.organisation ?? null;
+  const encryptedTo = new Map<string, string>();
+  for (const recipient of usable) encryptedTo.set(recipient.address, await crypto.encryptionKeyFingerprint(recipient.key, now));
+  context.effects.push(() => {
+    const advisory = findAdvisory(services.db, list.name, advisoryId);
+    if (!advisory) throw new Error(`advisory ${advisoryId} was not recorded before its fan-out`);
+    const revision = revisionOfSpool(services.db, advisory.rowId, context.spoolId);
+    if (revision === null) throw new Error(`advisory ${advisoryId} has no revision for spool row ${context.spoolId}`);
+    const queued = new Map(copiesOf(services.db, context.spoolId, clean?.messageId ?? null).map((copy) => [copy.recipient, copy]));
+    for (const recipient of usable) {
+      const copy = queued.get(recipient.address);
+      recordDelivery(services.db, {
+        advisoryRowId: advisory.rowId,
+        revision,
+        address: recipient.address,
+        organisation: organisationOf(recipient.address),
+        fingerprint: recipient.key.fingerprint,
+        encryptedTo: encryptedTo.get(recipient.address) ?? null,
+        cause: 'post',
+        outboundId: copy?.id ?? null,
+        state: copy ? auditStateOf(copy.state) : 'failed',
+        detail: copy ? null : 'no queue row was written',
+        queuedAt: now,
+      }, now);
+    }
+    for (const { member, problems } of withheld) {
+      recordDelivery(services.db, {
+        advisoryRowId: advisory.rowId,
+        revision,
+        address: member.address,
+        organisation: member.organisation ?? null,
+        fingerprint: null,
+        encryptedTo: null,
+        cause: 'post',
+        outboundId: null,
+        state: 'withheld',
+        detail: describeProblems(problems),
+        queuedAt: null,
+      }, now);
+    }
+  });
 }
 
 /** Invariant 1: a recipient we cannot encrypt to gets a signed notice instead of the post; the admins learn who and why. */
