@@ -73,7 +73,9 @@ export async function readMail(who: Person, messages: RelayMessage[], subjectHin
   for (const message of messages.filter((candidate) => candidate.to.includes(who.address))) {
     const raw = message.raw.toString();
     const text = raw.includes('-----BEGIN PGP MESSAGE-----') ? (await decryptCopy(who, message)).stdout.toString() : raw;
-    if (!subjectHint || subjectHint.test(text)) texts.push(text);
+    // Quoted-printable soft line breaks undone, so a long line reads as one.
+    const readable = text.replace(/=\r?\n/g, '');
+    if (!subjectHint || subjectHint.test(readable)) texts.push(readable);
   }
   return texts;
 }
