@@ -20,6 +20,7 @@ import { metrics } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { embargoReleaseComponent } from './archive/component.ts';
 import { createSchedules } from './ops/schedules.ts';
+import { errorMessage } from './util/errors.ts';
 
 /** A part of the daemon with a lifetime: started after SMTP intake, stopped (in reverse order) after it. */
 export interface Component {
@@ -135,7 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     try {
       await step();
     } catch (error) {
-      logger.error({ step: what, err: error instanceof Error ? error.message : String(error) }, 'error while stopping');
+      logger.error({ step: what, err: errorMessage(error) }, 'error while stopping');
     }
   };
   // Intake stops first so nothing new arrives while the components drain; the database closes last.
@@ -230,14 +231,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           listKey(list.name).then(
             (key) => logger.info({ list: list.name, fingerprint: key.fingerprint }, 'list key ready'),
             (error: unknown) =>
-              logger.error({ list: list.name, err: error instanceof Error ? error.message : String(error) }, 'list key failed'),
+              logger.error({ list: list.name, err: errorMessage(error) }, 'list key failed'),
           );
         }
         for (const listener of reloadListeners) {
           try {
             listener(config);
           } catch (error) {
-            logger.error({ err: error instanceof Error ? error.message : String(error) }, 'config reload listener failed');
+            logger.error({ err: errorMessage(error) }, 'config reload listener failed');
           }
         }
       },

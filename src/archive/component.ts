@@ -2,6 +2,7 @@
 import type { Component, ComponentFactory, DaemonContext } from '../daemon.ts';
 import type { ListKey } from '../crypto/index.ts';
 import { createEmbargoRelease, type ReleasedAdvisory } from './release.ts';
+import { errorMessage } from '../util/errors.ts';
 
 /**
  * Mails a released advisory to its public list by spooling it as a post to that list, as if it had arrived by
@@ -34,7 +35,7 @@ export function embargoReleaseComponent(
         try {
           keys.set(name, await context.listKey(name));
         } catch (error) {
-          context.logger.error({ list: name, err: error instanceof Error ? error.message : String(error) }, 'list key unavailable for embargo release');
+          context.logger.error({ list: name, err: errorMessage(error) }, 'list key unavailable for embargo release');
         }
       }
     };

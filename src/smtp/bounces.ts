@@ -1,6 +1,7 @@
 // Bounces returned to NAME-bounces+TOKEN@: reads DSNs (RFC 3464) and plain bounces, keeps decaying member scores, suspends past a threshold.
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
+import { requeueSuspendedRows, rowRecipient, suspendPendingRows } from './outbound.ts';
 import { parseVerpToken } from './verp.ts';
 
 export const defaultBounceThreshold = 5;
@@ -93,7 +94,7 @@ export function assessBounce(db: Db, input: BounceInput): BounceAssessment {
 
   const rowId = parseVerpToken(input.secret, input.token);
   if (rowId === null) return { outcome: { action: 'discard', reason: 'bad-token' }, record: null };
-  const row = db.prepare('SELECT list, recipient FROM outbound WHERE id = ?').get(rowId) as { list: string; recipient: string } | undefined;
+  const row = rowRecipient(db, rowId);
   if (!row) return { outcome: { action: 'discard', reason: 'unknown-row' }, record: null };
   if (row.list.toLowerCase() !== input.list.toLowerCase()) return { outcome: { action: 'discard', reason: 'wrong-list' }, record: null };
 
@@ -127,13 +128,6 @@ export function assessBounce(db: Db, input: BounceInput): BounceAssessment {
     },
     record: () => recordBounce(db, scoring, clip(reason, 500)),
   };
-}
-
-/** Matches a bounce to the queue row its VERP token names, reads it, and updates that member's score at once. */
-export function handleBounce(db: Db, input: BounceInput): BounceOutcome {
-  const { outcome, record } = assessBounce(db, input);
-  if (record) db.transaction(record)();
-  return outcome;
 }
 
 interface Scoring {
@@ -170,13 +164,7 @@ function recordBounce(db: Db, scoring: Scoring, reason: string): void {
        suspended_at = coalesce(member_bounces.suspended_at, excluded.suspended_at), last_row_id = excluded.last_row_id`,
   ).run(list, address, next.score, now, now, reason, next.suspendNow ? now : null, rowId);
 
-  if (next.suspendNow) {
-    db.prepare(
-      `UPDATE outbound SET state = 'suspended', updated_at = ?,
-         last_reply = 'not sent: delivery to this member is suspended after bounces'
-       WHERE list = ? AND lower(recipient) = ? AND state IN ('queued', 'deferred')`,
-    ).run(now, list, address);
-  }
+  if (next.suspendNow) suspendPendingRows(db, list, address, now);
 }
 
 function decay(score: number, elapsedMs: number, halfLifeMs: number): number {
@@ -215,14 +203,7 @@ export function resetBounces(
       | { suspended_at: number | null }
       | undefined;
     db.prepare('DELETE FROM member_bounces WHERE list = ? AND address = ?').run(list, lower);
-    const requeued = options.requeue
-      ? db
-          .prepare(
-            `UPDATE outbound SET state = 'queued', next_attempt_at = ?, retried_at = ?, updated_at = ?
-             WHERE list = ? AND lower(recipient) = ? AND state = 'suspended'`,
-          )
-          .run(now, now, now, list, lower).changes
-      : 0;
+    const requeued = options.requeue ? requeueSuspendedRows(db, list, lower, now) : 0;
     return { found: row !== undefined, wasSuspended: row?.suspended_at != null, requeued };
   })();
 }

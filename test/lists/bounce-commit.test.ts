@@ -10,7 +10,7 @@ import { firstMailbox, headerValue, messageIdOf, splitMessage } from '../../src/
 import { handleBounceAddress } from '../../src/lists/roles/bounces.ts';
 import { createPipelineWorker } from '../../src/lists/worker.ts';
 import { isSuspended, listBounceRecords } from '../../src/smtp/bounces.ts';
-import { enqueueOutgoing, markSent } from '../../src/smtp/outbound.ts';
+import { enqueueOutgoing, markSentRows } from '../../src/smtp/outbound.ts';
 import { createSpool } from '../../src/smtp/spool.ts';
 import { loadOrCreateServerSecret, verpToken } from '../../src/smtp/verp.ts';
 import { openDatabase } from '../../src/store/database.ts';
@@ -80,7 +80,7 @@ describe('bounce scoring and the pipeline commit', () => {
        VALUES ('open', ?, 4, ?, 4, ?, '5.1.1', NULL, NULL)`,
     ).run(member, now, now);
     const [sentRow] = enqueueOutgoing(db, { spoolId: null, list: 'open', payload: null, copies: [{ recipient: member, head: Buffer.from(`To: ${member}\r\n\r\n`), tail: Buffer.from('\r\n') }] });
-    markSent(db, sentRow, '250 ok', now);
+    markSentRows(db, [{ id: sentRow, reply: '250 ok' }], now);
     const secret = loadOrCreateServerSecret(config.server.dataPath);
     const token = verpToken(secret, sentRow);
     const address = `open-bounces+${token}@${domain}`;
