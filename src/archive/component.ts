@@ -1,5 +1,5 @@
 // Plugs the embargo release schedule into the daemon; released advisories are mailed by posting them to the public list.
-import type { Component, ComponentFactory, DaemonContext } from '../daemon.ts';
+import type { Component, ComponentFactory, DaemonContext } from '../component.ts';
 import type { ListKey } from '../crypto/index.ts';
 import { createEmbargoRelease, type ReleasedAdvisory } from './release.ts';
 import { errorMessage } from '../util/errors.ts';

@@ -2,7 +2,7 @@
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Config } from '../config/types.ts';
-import type { Component, DaemonContext } from '../daemon.ts';
+import type { Component, DaemonContext } from '../component.ts';
 import { metrics } from '../util/metrics.ts';
 import { runCleanup } from './cleanup.ts';
 import { runHeldDigest } from './held-digest.ts';

@@ -23,7 +23,7 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
     observe: (name, seconds, help = name, buckets) => send({ type: 'observe', name, seconds, help, buckets }),
   };
 
-  const db = openDatabase(data.databaseFile);
+  const db = openDatabase(data.databaseFile, data.migrations);
   // Lock conflicts come back at once and the group committer waits for the lock without blocking this thread.
   db.pragma('busy_timeout = 0');
   const intake = await startSmtpServer({

@@ -1,5 +1,5 @@
 // Plugs the HTTP listener into the daemon: list keys cached for synchronous lookups, port reported once listening.
-import type { Component, DaemonContext } from '../daemon.ts';
+import type { Component, DaemonContext } from '../component.ts';
 import type { ListKey } from '../crypto/index.ts';
 import { createWebServer } from './server.ts';
 import { errorMessage } from '../util/errors.ts';

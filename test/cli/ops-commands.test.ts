@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import { runCliInProcess } from '../helpers/cli.ts';
 import { createGpgHome, type GpgHome } from '../helpers/gpg.ts';
 import { makeTestConfig, repoRoot, type TestConfig } from '../helpers/daemon.ts';
@@ -50,7 +51,7 @@ describe('embargo members and keys check', () => {
       },
     });
     // A bounce record, to see the bounce state in `members`.
-    const db = openDatabase(bad.dbFile);
+    const db = openDatabase(bad.dbFile, migrations);
     db.prepare(
       `INSERT INTO member_bounces (list, address, score, scored_at, bounces_total, last_bounce_at, last_reason, suspended_at) VALUES (?, ?, 6, ?, 6, ?, '5.1.1 user unknown', ?)`,
     ).run('xen-security-issues-discuss', 'security@vendor-a.example', Date.now(), Date.now(), Date.now());

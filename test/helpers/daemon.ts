@@ -10,7 +10,8 @@ import pino from 'pino';
 import { parse, stringify } from 'yaml';
 import { startDaemon } from '../../src/daemon.ts';
 import { fixtureConfig } from './config-dir.ts';
-import type { ComponentFactory, Daemon } from '../../src/daemon.ts';
+import type { ComponentFactory } from '../../src/component.ts';
+import type { Daemon } from '../../src/daemon.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/loader.ts';
 import type { Config } from '../../src/config/types.ts';
 import { ensureListKey } from '../../src/crypto/index.ts';
-import type { DaemonContext } from '../../src/daemon.ts';
+import type { DaemonContext } from '../../src/component.ts';
 import type { MessageContext } from '../../src/lists/context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from '../../src/lists/headers.ts';
 import { handleBounceAddress } from '../../src/lists/roles/bounces.ts';
@@ -14,6 +14,7 @@ import { enqueueOutgoing, markSentRows } from '../../src/smtp/outbound.ts';
 import { createSpool } from '../../src/smtp/spool.ts';
 import { loadOrCreateServerSecret, verpToken } from '../../src/smtp/verp.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import { makeTestConfig, type TestConfig } from '../helpers/daemon.ts';
 
 const domain = 'lists.example.org';
@@ -68,7 +69,7 @@ function dsn(to: string): Buffer {
 
 describe('bounce scoring and the pipeline commit', () => {
   it('a crash after reading the bounce and before the commit: the retry still suspends the member and tells the admins', async () => {
-    const db = openDatabase(`${testConfig.dataDir}/bounce-commit.sqlite`);
+    const db = openDatabase(`${testConfig.dataDir}/bounce-commit.sqlite`, migrations);
     const spool = createSpool(db);
     const listKey = ensureListKey({ dataDir: testConfig.dataDir, listName: 'open', domain });
     const list = config.lists.get('open')!;

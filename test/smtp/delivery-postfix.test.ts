@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openDatabase, type Db } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { createDelivery, type Delivery } from '../../src/smtp/delivery.ts';
 import { enqueueOutgoing, getOutbound, type OutboundRow } from '../../src/smtp/outbound.ts';
@@ -168,7 +169,7 @@ function withoutTraceHeaders(raw: Buffer): Buffer {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'embargo-delivery-postfix-'));
-  db = openDatabase(join(dir, 'embargo.sqlite'));
+  db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
   finalHop = await startRelayPeer();
   await startPostfix(finalHop.port);
   const config = relayTestConfig({ host: '127.0.0.1', port: postfixPort }, { dataPath: dir, relay: { concurrency: 4, retrySchedule: [3600] } });

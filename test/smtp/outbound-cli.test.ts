@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openDatabase, type Db } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import { enqueueOutgoing, getOutbound, markDeferred, markFinal, markSentRows } from '../../src/smtp/outbound.ts';
 import { isSuspended } from '../../src/smtp/bounces.ts';
 import { makeTestConfig, repoRoot, type TestConfig } from '../helpers/daemon.ts';
@@ -26,7 +27,7 @@ let ids: number[];
 
 beforeAll(() => {
   config = makeTestConfig();
-  db = openDatabase(config.dbFile);
+  db = openDatabase(config.dbFile, migrations);
   const now = Date.now();
   ids = enqueueOutgoing(db, {
     spoolId: 'cli-1',

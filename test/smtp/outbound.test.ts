@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Db } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import {
   cleanupOutbound,
   enqueueOutgoing,
@@ -28,7 +29,7 @@ const secret = Buffer.alloc(32, 3);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'embargo-outbound-'));
-  db = openDatabase(join(dir, 'embargo.sqlite'));
+  db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
   db.exec(`CREATE TABLE IF NOT EXISTS test_inbound (id TEXT PRIMARY KEY, state TEXT)`);
 });
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { listNameOrComplain, loadConfigOrComplain } from '../load.ts';
 import { importListKey, listKeyFile } from '../../crypto/index.ts';
-import { keyPassphrase, loadListKey } from '../../daemon.ts';
+import { keyPassphrase, loadListKey } from '../../data-dir.ts';
 import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 import { errorMessage } from '../../util/errors.ts';
