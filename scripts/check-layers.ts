@@ -47,6 +47,7 @@ export const knownExceptions: readonly string[] = [
   'lists/worker.ts -> smtp/outbound.ts',
   'lists/worker.ts -> smtp/spool.ts',
   'lists/roles/outcome.ts -> smtp/spool.ts',
+  'lists/moderation.ts -> smtp/spool.ts',
   // The VERP secret and bounce scoring live with delivery.
   'lists/worker.ts -> smtp/verp.ts',
   'lists/roles/bounces.ts -> smtp/bounces.ts',

@@ -263,6 +263,15 @@ export function suspendPendingRows(db: Db, list: string, address: string, now: n
     .run(now, suspendedReply, list, address.toLowerCase()).changes;
 }
 
+/** How many copies to a member are held back because delivery to them is suspended. */
+export function countSuspendedRows(db: Db, list: string, address: string): number {
+  return (
+    db.prepare(`SELECT count(*) AS n FROM outbound WHERE list = ? AND lower(recipient) = ? AND state = 'suspended'`).get(list, address.toLowerCase()) as {
+      n: number;
+    }
+  ).n;
+}
+
 /** A member's suspended rows become due now (an admin re-enabled delivery); returns how many. */
 export function requeueSuspendedRows(db: Db, list: string, address: string, now: number): number {
   return db
