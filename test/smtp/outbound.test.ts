@@ -18,7 +18,8 @@ import {
   retryOutbound,
 } from '../../src/smtp/outbound.ts';
 import { loadOrCreateServerSecret, parseVerpToken, verpAddress, verpToken } from '../../src/smtp/verp.ts';
-import { assessBounce, classifyBounce, isSuspended, listBounceRecords, resetBounces } from '../../src/smtp/bounces.ts';
+import { classifyBounce } from '../../src/smtp/bounce-reading.ts';
+import { assessBounce, isSuspended, listBounceRecords, resetBounces } from '../../src/smtp/bounces.ts';
 import type { BounceInput, BounceOutcome } from '../../src/smtp/bounces.ts';
 import { resolveListAddress } from '../../src/lists/addresses.ts';
 import { relayTestConfig } from '../helpers/relay.ts';
