@@ -8,6 +8,7 @@ import { publicMessagesInMonth, publicThread, searchPublic } from '../src/archiv
 import { messageKey } from '../src/archive/message-ids.ts';
 import { insertArchiveEntry, prepareArchiveEntry, type PreparedArchiveEntry } from '../src/archive/store.ts';
 import { openDatabase } from '../src/store/database.ts';
+import { migrations } from '../src/schema.ts';
 import type { BenchRow } from './types.ts';
 
 const messageCount = Number(process.env.EMBARGO_BENCH_ARCHIVE_MESSAGES ?? 100_000);
@@ -138,7 +139,7 @@ export async function run(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'embargo-bench-archive-'));
   try {
-    const db = openDatabase(join(dir, 'embargo.sqlite'));
+    const db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
     const list = listConfig('bench-public', 'public');
     // Public entries are never encrypted; the key is not used.
     const unusedKey: ListKey = { listName: list.name, fingerprint: '', armoredPublicKey: '' };

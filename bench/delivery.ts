@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../src/store/database.ts';
+import { migrations } from '../src/schema.ts';
 import { createLogger } from '../src/util/log.ts';
 import { createDelivery } from '../src/smtp/delivery.ts';
 import { enqueueOutgoing, queueCounts } from '../src/smtp/outbound.ts';
@@ -21,7 +22,7 @@ function median(values: number[]): number {
 /** One run: `copies` rows of one fan-out (shared 10 KiB payload), timed from start() until the last is marked sent. */
 async function once(concurrency: number, copies: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'embargo-bench-delivery-'));
-  const db = openDatabase(join(dir, 'embargo.sqlite'));
+  const db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
   const relay = await startRelayPeer();
   const config = relayTestConfig(relay, { dataPath: dir, relay: { concurrency } });
   const delivery = createDelivery({ db, config: () => config, logger: createLogger('silent'), secret: Buffer.alloc(32, 1) });

@@ -10,6 +10,7 @@ import { makeTestConfig, startTestDaemon } from '../test/helpers/daemon.ts';
 import type { LogLine, TestConfig, TestDaemon } from '../test/helpers/daemon.ts';
 import { startRelayPeer } from '../test/helpers/relay.ts';
 import { SmtpClient, sendMail } from '../test/helpers/smtp.ts';
+import { errorMessage } from '../src/util/errors.ts';
 
 export interface FuzzOptions {
   count: number;
@@ -795,7 +796,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           if (result.ok && result.spoolId) sent.push({ id: result.spoolId, kind: message.kind, variant: message.variant, expected: expectedSpoolBytes(message.raw) });
           if (!result.ok && result.stage !== 'data') await client.command('RSET');
         } catch (error) {
-          text = error instanceof Error ? error.message : String(error);
+          text = errorMessage(error);
           client?.destroy();
           client = null;
         }

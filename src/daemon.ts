@@ -1,11 +1,12 @@
 // Starts and stops the whole daemon: config, database, list keys, SMTP intake and the components other modules add.
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import type { Component, ComponentFactory, DaemonContext } from './component.ts';
 import { loadConfig } from './config/loader.ts';
-import type { Config, ConfigError, ServerConfig } from './config/types.ts';
+import type { Config, ConfigError } from './config/types.ts';
 import { watchConfig } from './config/watch.ts';
-import { ensureListKey } from './crypto/index.ts';
 import type { ListKey } from './crypto/index.ts';
+import { databaseFile, loadListKey } from './data-dir.ts';
+import { migrations } from './schema.ts';
 import { startIntakeThread } from './smtp/intake-host.ts';
 import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
@@ -20,32 +21,11 @@ import { metrics } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { advisoriesComponent } from './advisories/component.ts';
 import { createSchedules } from './ops/schedules.ts';
+import { errorMessage } from './util/errors.ts';
 
-/** A part of the daemon with a lifetime: started after SMTP intake, stopped (in reverse order) after it. */
-export interface Component {
-  readonly name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** What a component gets to work with. */
-export interface DaemonContext {
-  /** The live config; a hot reload swaps what this returns. */
-  config(): Config;
-  db: Db;
-  spool: Spool;
-  logger: Logger;
-  /** The list's key pair, generated on first use and cached. */
-  listKey(listName: string): Promise<ListKey>;
-  /** Called with each spool id right after its commit (the pipeline worker wakes up on it). */
-  onSpooled(listener: (id: string) => void): void;
-  /** Called after a valid config change has been applied. */
-  onConfigReload(listener: (config: Config) => void): void;
-  /** A component that listens on a port says so here; logs `{"msg":"NAME listening","port":N}`. */
-  reportListening(name: string, port: number): void;
-}
-
-export type ComponentFactory = (context: DaemonContext) => Component | Promise<Component>;
+// Kept for branches written before these moved to their own modules; new code imports component.ts and data-dir.ts.
+export type { Component, ComponentFactory, DaemonContext } from './component.ts';
+export { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
 
 // ─── Components other modules plug in, one line each, in start order ───────────────────────────────
 // Each is `(context: DaemonContext) => Component`; stop runs in reverse order after SMTP has stopped.
@@ -91,35 +71,6 @@ export class ConfigInvalidError extends Error {
   }
 }
 
-/** The list keys' passphrase, from the environment variable or file server.yaml names (none: keys are unprotected on disk). */
-export function keyPassphrase(server: ServerConfig): string | undefined {
-  const { passphraseEnv, passphraseFile } = server.keys;
-  if (passphraseEnv) {
-    const value = process.env[passphraseEnv];
-    if (value === undefined) throw new Error(`keys.passphraseEnv names ${passphraseEnv}, which is not set`);
-    return value;
-  }
-  if (passphraseFile) {
-    return readFileSync(resolve(dirname(server.file), passphraseFile), 'utf8').replace(/\r?\n$/, '');
-  }
-  return undefined;
-}
-
-/** Loads (or on first use generates, mode 0600) the key pair of one list. */
-export function loadListKey(config: Config, listName: string): Promise<ListKey> {
-  return ensureListKey({
-    dataDir: config.server.dataPath,
-    listName,
-    domain: config.server.domain,
-    algorithm: config.server.keys.algorithm,
-    passphrase: keyPassphrase(config.server),
-  });
-}
-
-export function databaseFile(config: Config): string {
-  return join(config.server.dataPath, 'embargo.sqlite');
-}
-
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const configDir = resolve(options.configDir);
   const loaded = await loadConfig(configDir);
@@ -127,7 +78,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let current = loaded.config;
   const logger = options.logger ?? createLogger(current.server.log.level);
 
-  const db = openDatabase(databaseFile(current));
+  const db = openDatabase(databaseFile(current), migrations);
   let smtp: SmtpIntake | null = null;
   let watcher: { close(): void } | null = null;
   const started: Component[] = [];
@@ -135,7 +86,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     try {
       await step();
     } catch (error) {
-      logger.error({ step: what, err: error instanceof Error ? error.message : String(error) }, 'error while stopping');
+      logger.error({ step: what, err: errorMessage(error) }, 'error while stopping');
     }
   };
   // Intake stops first so nothing new arrives while the components drain; the database closes last.
@@ -197,6 +148,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       config: current,
       onFailure: (error) => reportFailure(error),
       databaseFile: databaseFile(current),
+      migrations,
       logger: smtpLogger,
       onSpooled: (id) => {
         for (const listener of spooledListeners) listener(id);
@@ -230,14 +182,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           listKey(list.name).then(
             (key) => logger.info({ list: list.name, fingerprint: key.fingerprint }, 'list key ready'),
             (error: unknown) =>
-              logger.error({ list: list.name, err: error instanceof Error ? error.message : String(error) }, 'list key failed'),
+              logger.error({ list: list.name, err: errorMessage(error) }, 'list key failed'),
           );
         }
         for (const listener of reloadListeners) {
           try {
             listener(config);
           } catch (error) {
-            logger.error({ err: error instanceof Error ? error.message : String(error) }, 'config reload listener failed');
+            logger.error({ err: errorMessage(error) }, 'config reload listener failed');
           }
         }
       },

@@ -1,10 +1,10 @@
 // Plugs advisories into the daemon: the release schedule, catch-up for late members, and the audit trail's delivery outcomes.
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Component, ComponentFactory, DaemonContext } from '../daemon.ts';
+import type { Component, ComponentFactory, DaemonContext } from '../component.ts';
 import type { ListKey } from '../crypto/index.ts';
 import { onOutboundStateChange } from '../smtp/outbound.ts';
 import { metrics } from '../util/metrics.ts';
-import { auditStateOf } from './audit-states.ts';
+import { auditStateOf } from './audit.ts';
 import { catchUp } from './catch-up.ts';
 import { releaseDue } from './release.ts';
 import { pendingEmbargoCount, recordDeliveryOutcome } from './store.ts';

@@ -1,7 +1,8 @@
 // What CLI commands share: load the config (printing its errors, exit 1, when invalid), open its database, fail with a message.
 import { formatConfigErrors, loadConfig } from '../config/loader.ts';
 import type { Config } from '../config/types.ts';
-import { databaseFile } from '../daemon.ts';
+import { databaseFile } from '../data-dir.ts';
+import { migrations } from '../schema.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import { configDirFrom } from './config-dir.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -20,7 +21,7 @@ export async function loadConfigOrComplain(configOption: string | undefined): Pr
 /** The config and the daemon's database (safe while the daemon runs: WAL readers do not block it, writes wait for it). */
 export async function openConfigured(configOption: string | undefined): Promise<{ config: Config; db: Db } | null> {
   const config = await loadConfigOrComplain(configOption);
-  return config ? { config, db: openDatabase(databaseFile(config)) } : null;
+  return config ? { config, db: openDatabase(databaseFile(config), migrations) } : null;
 }
 
 export function fail(message: string, code: number = exitCodes.failure): void {

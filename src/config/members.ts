@@ -6,6 +6,7 @@ import * as cryptoApi from '../crypto/index.ts';
 import type { MemberSettings } from './schema.ts';
 import type { SourceFile } from './source.ts';
 import type { ConfigError, Member } from './types.ts';
+import { errorMessage } from '../util/errors.ts';
 
 type FingerprintsOf = (armored: string) => Promise<string[]>;
 
@@ -185,6 +186,6 @@ function lineOf(text: string, needle: string): number {
 }
 
 function shortMessage(failure: unknown): string {
-  const message = failure instanceof Error ? failure.message : String(failure);
+  const message = errorMessage(failure);
   return message.split('\n')[0]!.slice(0, 200);
 }

@@ -1,8 +1,5 @@
 // The OpenPGP boundary of Embargo: the only module that imports openpgp; everything else uses these functions and types.
-//
-// CONTRACT (written before the implementation so the other modules can be built against it):
-// the names and shapes below are what src/lists, src/smtp, src/archive and src/cli call.
-// Implementations live in the other files of src/crypto/ and are re-exported at the end of this file.
+// The types are declared here; the implementations live in the other files of src/crypto/ and are re-exported at the end.
 
 /** A problem that makes a member key unusable or weak. `usable` keys have none of the blocking ones. */
 export interface KeyProblem {

@@ -4,6 +4,7 @@ import type { CryptoFailure, Limits, ListKey, MemberKey, OpenResult, OpenedMessa
 import { unlockedListKey, type UnlockedListKey } from './list-keys.ts';
 import { checkMemberKey, openpgpKeyOf } from './member-keys.ts';
 import { canonicalCrlf, contentEntity, decodeBody, headerValue, isContentHeader, parseMime, type MimeEntity, type MimeHeader } from './mime.ts';
+import { errorMessage } from '../util/errors.ts';
 
 export const DEFAULT_LIMITS: Limits = {
   maxDecompressedBytes: 64 * 1024 * 1024,
@@ -301,7 +302,7 @@ function canonicalArmorBody(block: Buffer): Uint8Array | null {
 }
 
 function classifyOpenpgpError(error: unknown, stage: string): never {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/decompressed message size/i.test(message)) fail('compression-bomb', `decompressed data exceeds the limit (${stage})`);
   if (/session key decryption failed|no decryption key|decryption key packets/i.test(message)) fail('not-for-this-key', `cannot decrypt: ${message}`);
   if (/modification detected|integrity|mdc/i.test(message)) fail('decrypt-failed', `integrity check failed: ${message}`);

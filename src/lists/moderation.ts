@@ -1,4 +1,5 @@
 // Held posts and moderators' decisions: the moderation table beside the spool row that keeps the held raw bytes.
+import { requeueDecided } from '../smtp/spool.ts';
 import type { Db } from '../store/database.ts';
 
 export type Decision = 'pending' | 'approved' | 'rejected';
@@ -81,8 +82,7 @@ export function decide(
   return db.transaction((): DecideResult => {
     const held = getHeld(db, decision.id.toUpperCase());
     if (!held || (decision.list && held.list !== decision.list)) return { ok: false, reason: 'not-found' };
-    const spool = db.prepare('SELECT state FROM spool_rows WHERE id = ?').get(held.id) as { state: string } | undefined;
-    if (!spool || spool.state !== 'held' || held.decision !== 'pending') return { ok: false, reason: 'not-held' };
+    if (held.decision !== 'pending' || !requeueDecided(db, held.id, decision.now)) return { ok: false, reason: 'not-held' };
     db.prepare('UPDATE moderation SET decision = ?, decided_by = ?, decided_at = ?, reject_reason = ? WHERE spool_id = ?').run(
       decision.approve ? 'approved' : 'rejected',
       decision.by,
@@ -90,8 +90,6 @@ export function decide(
       decision.approve ? null : (decision.reason ?? null),
       held.id,
     );
-    // attempts restart: the crash-retry bound counts tries of one decision, not the hold before it.
-    db.prepare(`UPDATE spool_rows SET state = 'queued', attempts = 0, updated_at = ? WHERE id = ?`).run(decision.now, held.id);
     return { ok: true, post: { ...held, decision: decision.approve ? 'approved' : 'rejected' } };
   })();
 }
@@ -106,4 +104,9 @@ export function pendingDecision(db: Db, spoolId: string): HeldPost | null {
 
 export function markDecisionDone(db: Db, spoolId: string, now: number): void {
   db.prepare('UPDATE moderation SET done_at = ? WHERE spool_id = ?').run(now, spoolId);
+}
+
+/** Decided posts whose spool row the cleanup has deleted: nothing is left to act on. Returns how many went. */
+export function forgetDecidedWithoutMessage(db: Db): number {
+  return db.prepare(`DELETE FROM moderation WHERE decision != 'pending' AND spool_id NOT IN (SELECT id FROM spool)`).run().changes;
 }

@@ -46,11 +46,6 @@ export function rewrittenFrom(list: ListConfig, poster: Mailbox | null, member: 
   return `${quoteDisplayName(`${who} via ${list.name}`)} <${list.address}>`;
 }
 
-/** The list speaking for itself (notices, outer From of encrypted copies: relays must not learn who posted). */
-export function listFrom(list: ListConfig): string {
-  return `${quoteDisplayName(list.name)} <${list.address}>`;
-}
-
 export function replyToFor(list: ListConfig, poster: Mailbox | null): string | null {
   if (list.replyTo === 'list') return list.address;
   if (list.replyTo === 'poster' && poster) return poster.address;

@@ -1,6 +1,6 @@
 // The pipeline worker: takes spooled messages in arrival order, routes them by list address, commits each result once.
 import type { Config, ListConfig } from '../config/types.ts';
-import type { Component, DaemonContext } from '../daemon.ts';
+import type { Component, DaemonContext } from '../component.ts';
 import { enqueueOutgoing } from '../smtp/outbound.ts';
 import type { SpoolRow } from '../smtp/spool.ts';
 import { loadOrCreateServerSecret } from '../smtp/verp.ts';

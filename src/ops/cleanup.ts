@@ -1,8 +1,10 @@
 // Daily job: deletes finished spool rows and old outbound rows (delivered and dead letters) past their retention time.
+import { forgetDecidedWithoutMessage } from '../lists/moderation.ts';
 import { cleanupOutbound } from '../smtp/outbound.ts';
 import { createSpool } from '../smtp/spool.ts';
 import { metrics } from '../util/metrics.ts';
 import { dayMs, type JobServices } from './jobs.ts';
+import { forgetRemindersBefore } from './key-expiry.ts';
 
 export interface CleanupResult {
   spoolRows: number;
@@ -22,12 +24,9 @@ export function runCleanup(services: JobServices, now: Date): CleanupResult {
   const result = db.transaction((): CleanupResult => {
     const spoolRows = createSpool(db).purgeFinished(now.getTime() - spoolRetentionDays * dayMs);
     const outboundRows = cleanupOutbound(db, deadLetterRetentionDays, now.getTime());
-    // A decided post whose spool row is gone has nothing left to act on.
-    const moderationRows = db
-      .prepare(`DELETE FROM moderation WHERE decision != 'pending' AND spool_id NOT IN (SELECT id FROM spool)`)
-      .run().changes;
+    const moderationRows = forgetDecidedWithoutMessage(db);
     // Reminder records only matter for a week; a month keeps them readable for an admin looking back.
-    const keyReminders = db.prepare('DELETE FROM key_reminders WHERE sent_at < ?').run(now.getTime() - 30 * dayMs).changes;
+    const keyReminders = forgetRemindersBefore(db, now.getTime() - 30 * dayMs);
     return { spoolRows, outboundRows, moderationRows, keyReminders };
   })();
   metrics.increment('embargo_cleanup_deleted_total', { table: 'spool' }, result.spoolRows, 'Rows deleted by the cleanup job');

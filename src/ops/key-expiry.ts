@@ -4,6 +4,7 @@ import type { MemberKey } from '../crypto/index.ts';
 import { memberKey } from '../lists/keyring.ts';
 import { adminAddresses, buildNotice } from '../lists/notices.ts';
 import { listAddressFor } from '../lists/addresses.ts';
+import type { Db } from '../store/database.ts';
 import { metrics } from '../util/metrics.ts';
 import { dayMs, duration, enqueueListMail, type JobServices, type ListMail } from './jobs.ts';
 
@@ -194,4 +195,9 @@ async function adminSummaries(services: JobServices, config: Config, result: Key
     mail.push({ list: speaking, batches });
   }
   return mail;
+}
+
+/** Reminder records sent before `before` go (the cleanup job); returns how many. */
+export function forgetRemindersBefore(db: Db, before: number): number {
+  return db.prepare('DELETE FROM key_reminders WHERE sent_at < ?').run(before).changes;
 }

@@ -2,12 +2,13 @@
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Config } from '../config/types.ts';
-import type { Component, DaemonContext } from '../daemon.ts';
+import type { Component, DaemonContext } from '../component.ts';
 import { metrics } from '../util/metrics.ts';
 import { runCleanup } from './cleanup.ts';
 import { runHeldDigest } from './held-digest.ts';
 import type { JobServices } from './jobs.ts';
 import { runKeyExpiryWarnings } from './key-expiry.ts';
+import { errorMessage } from '../util/errors.ts';
 
 export interface Job {
   name: string;
@@ -42,7 +43,7 @@ export function createSchedules(context: DaemonContext, options: { jobs?: Job[];
         metrics.increment('embargo_job_runs_total', { job: job.name, outcome: 'ok' }, 1, 'Scheduled job runs by outcome');
       } catch (error) {
         metrics.increment('embargo_job_runs_total', { job: job.name, outcome: 'error' }, 1, 'Scheduled job runs by outcome');
-        logger.error({ job: job.name, err: error instanceof Error ? error.message : String(error) }, 'scheduled job failed');
+        logger.error({ job: job.name, err: errorMessage(error) }, 'scheduled job failed');
       } finally {
         metrics.observe('embargo_job_seconds', (performance.now() - started) / 1000, 'Scheduled job run time');
         running.delete(job.name);
@@ -67,7 +68,7 @@ export function createSchedules(context: DaemonContext, options: { jobs?: Job[];
         task = cron.schedule(expression, () => runJob(job), { name: `embargo-${job.name}`, noOverlap: true });
       } catch (error) {
         logger.error(
-          { job: job.name, schedule: expression, err: error instanceof Error ? error.message : String(error) },
+          { job: job.name, schedule: expression, err: errorMessage(error) },
           'invalid cron expression in server.yaml schedules; job not scheduled',
         );
         continue;
@@ -79,7 +80,7 @@ export function createSchedules(context: DaemonContext, options: { jobs?: Job[];
 
   context.onConfigReload((config) => {
     if (!started) return;
-    apply(config).catch((error: unknown) => logger.error({ err: error instanceof Error ? error.message : String(error) }, 'rescheduling failed'));
+    apply(config).catch((error: unknown) => logger.error({ err: errorMessage(error) }, 'rescheduling failed'));
   });
 
   return {

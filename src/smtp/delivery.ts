@@ -6,6 +6,7 @@ import type { ScheduledTask } from 'node-cron';
 import type { Config } from '../config/types.ts';
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
+import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';
 import { isSuspended } from './bounces.ts';
@@ -22,6 +23,7 @@ import {
   oldestPendingAgeMs,
   outboundStates,
   queueCounts,
+  suspendedReply,
   onOutboundEnqueued,
   requeueInFlight,
   type OutboundRow,
@@ -209,7 +211,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
             (outcome) => void pendingOutcomes.push(outcome),
             (error: unknown) => {
               // send() turns every failure into an outcome; reaching this is a bug, and the row is retried.
-              log.error({ row: row.id, err: error }, 'delivery attempt failed unexpectedly');
+              log.error({ row: row.id, err: errorMessage(error) }, 'delivery attempt failed unexpectedly');
               void pendingOutcomes.push({ id: row.id, state: 'deferred', reply: 'internal error', nextAttemptAt: now() + 60_000, row });
             },
           )
@@ -224,7 +226,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       // 'sending' until the next start) and try again shortly.
       pendingOutcomes.unshift(...outcomes);
       retryOutcomesSoon = true;
-      log.error({ err: error }, 'delivery bookkeeping failed; retrying in a second');
+      log.error({ err: errorMessage(error) }, 'delivery bookkeeping failed; retrying in a second');
     } finally {
       pumping = false;
     }
@@ -328,7 +330,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   async function send(row: OutboundRow): Promise<AttemptOutcome> {
     const started = now();
     if (isSuspended(db, row.list, row.recipient)) {
-      return { id: row.id, state: 'suspended', reply: 'not sent: delivery to this member is suspended after bounces', row };
+      return { id: row.id, state: 'suspended', reply: suspendedReply, row };
     }
     const parts = loadCopyParts(db, row.id);
     if (!parts) return { id: row.id, state: 'failed', reply: 'row was deleted while being sent', row };
@@ -377,7 +379,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
         log.warn({ expired }, 'outbound rows expired');
       }
     } catch (error) {
-      log.error({ err: error }, 'outbound expiry sweep failed');
+      log.error({ err: errorMessage(error) }, 'outbound expiry sweep failed');
     }
     schedulePump();
   }

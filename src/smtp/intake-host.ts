@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.ts';
+import type { Migration } from '../store/migrations.ts';
 import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';
 import type { FromIntakeThread, IntakeThreadData, ToIntakeThread } from './intake-messages.ts';
@@ -12,6 +13,7 @@ import type { SmtpIntake } from './server.ts';
 export interface IntakeThreadOptions {
   config: Config;
   databaseFile: string;
+  migrations: readonly Migration[];
   logger: Logger;
   onSpooled(id: string): void;
   /** The thread died after it started listening (the daemon cannot take mail any more). */
@@ -38,6 +40,7 @@ export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpInt
   const workerData: IntakeThreadData = {
     config: options.config,
     databaseFile: options.databaseFile,
+    migrations: options.migrations,
     logLevel: logger.levelVal,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
   };

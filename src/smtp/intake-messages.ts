@@ -1,9 +1,12 @@
 // The messages between the daemon and its SMTP intake thread (both directions), as plain structured-clone values.
 import type { Config } from '../config/types.ts';
+import type { Migration } from '../store/migrations.ts';
 
 export interface IntakeThreadData {
   config: Config;
   databaseFile: string;
+  /** Handed in by the daemon, which has applied them already (store/ knows no module's tables). */
+  migrations: readonly Migration[];
   /** pino level number below which the thread does not relay log calls. */
   logLevel: number;
   shutdownTimeoutMs: number;

@@ -6,6 +6,7 @@ import type { FromIntakeThread, IntakeThreadData, LogLevelName, ToIntakeThread }
 import { startSmtpServer } from './server.ts';
 import type { IntakeLogger, IntakeMetrics } from './server.ts';
 import { createSpool } from './spool.ts';
+import { errorMessage } from '../util/errors.ts';
 
 const levelValues: Record<LogLevelName, number> = { debug: 20, info: 30, warn: 40, error: 50 };
 
@@ -22,7 +23,7 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
     observe: (name, seconds, help = name, buckets) => send({ type: 'observe', name, seconds, help, buckets }),
   };
 
-  const db = openDatabase(data.databaseFile);
+  const db = openDatabase(data.databaseFile, data.migrations);
   // Lock conflicts come back at once and the group committer waits for the lock without blocking this thread.
   db.pragma('busy_timeout = 0');
   const intake = await startSmtpServer({
@@ -59,7 +60,7 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
 if (parentPort) {
   const port = parentPort;
   run(port, workerData as IntakeThreadData).catch((error: unknown) => {
-    port.postMessage({ type: 'fatal', message: error instanceof Error ? error.message : String(error) } satisfies FromIntakeThread);
+    port.postMessage({ type: 'fatal', message: errorMessage(error) } satisfies FromIntakeThread);
     port.close();
   });
 }

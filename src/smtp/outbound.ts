@@ -43,8 +43,8 @@ export type OutboundState = 'queued' | 'sending' | 'sent' | 'deferred' | 'failed
 
 export const outboundStates: readonly OutboundState[] = ['queued', 'sending', 'deferred', 'sent', 'failed', 'expired', 'suspended'];
 
-/** States a row never leaves on its own; only an admin's retry moves it again. */
-export const finalStates: readonly OutboundState[] = ['sent', 'failed', 'expired', 'suspended'];
+/** Why a copy to a member whose delivery is suspended after bounces was not sent (the row's last reply). */
+export const suspendedReply = 'not sent: delivery to this member is suspended after bounces';
 
 export interface OutgoingCopy {
   recipient: string;
@@ -156,7 +156,7 @@ export function enqueueOutgoing(db: Db, batch: OutgoingBatch, now: number = Date
         now,
         now,
         now,
-        suspended ? 'not sent: delivery to this member is suspended after bounces' : null,
+        suspended ? suspendedReply : null,
       );
       ids.push(Number(result.lastInsertRowid));
     }
@@ -204,13 +204,6 @@ export function nextDueAt(db: Db): number | null {
   return row.due;
 }
 
-/** The parts of one row's message: head, the shared payload (if any) and tail, sent back to back. */
-export interface CopyContent {
-  head: Buffer;
-  payload: Buffer | null;
-  tail: Buffer;
-}
-
 export function loadCopyParts(db: Db, id: number): { head: Buffer; tail: Buffer; payloadId: number | null } | null {
   const row = statement(db, 'SELECT head, tail, payload_id FROM outbound WHERE id = ?').get(id) as
     | { head: Buffer; tail: Buffer; payload_id: number | null }
@@ -224,16 +217,9 @@ export function loadPayload(db: Db, payloadId: number): Buffer | null {
 }
 
 /**
- * Marks a row delivered and lets go of its content: a sent copy needs no bytes any more (the row stays for
- * bounce matching), and the shared payload is deleted once no row refers to it.
- */
-export function markSent(db: Db, id: number, reply: string, now: number): void {
-  markSentRows(db, [{ id, reply }], now);
-}
-
-/**
- * markSent for several rows in one transaction (inside the delivery loop's write turn, a savepoint): each payload's
- * use is checked once, after all its rows let go of it, not once per row.
+ * Marks rows delivered and lets go of their content: a sent copy needs no bytes any more (the row stays for bounce
+ * matching), and a shared payload is deleted once no row refers to it. One transaction (inside the delivery loop's
+ * write turn, a savepoint): each payload's use is checked once, after all its rows let go of it, not once per row.
  */
 export function markSentRows(db: Db, rows: ReadonlyArray<{ id: number; reply: string }>, now: number): void {
   if (rows.length === 0) return;
@@ -316,11 +302,29 @@ export function expireOld(db: Db, maxAgeMs: number, now: number): number {
 export function suspendPendingRows(db: Db, list: string, address: string, now: number): number {
   return db
     .prepare(
-      `UPDATE outbound SET state = 'suspended', updated_at = ?,
-         last_reply = 'not sent: delivery to this member is suspended after bounces'
+      `UPDATE outbound SET state = 'suspended', updated_at = ?, last_reply = ?
        WHERE list = ? AND lower(recipient) = ? AND state IN ('queued', 'deferred')`,
     )
-    .run(now, list, address.toLowerCase()).changes;
+    .run(now, suspendedReply, list, address.toLowerCase()).changes;
+}
+
+/** How many copies to a member are held back because delivery to them is suspended. */
+export function countSuspendedRows(db: Db, list: string, address: string): number {
+  return (
+    db.prepare(`SELECT count(*) AS n FROM outbound WHERE list = ? AND lower(recipient) = ? AND state = 'suspended'`).get(list, address.toLowerCase()) as {
+      n: number;
+    }
+  ).n;
+}
+
+/** A member's suspended rows become due now (an admin re-enabled delivery); returns how many. */
+export function requeueSuspendedRows(db: Db, list: string, address: string, now: number): number {
+  return db
+    .prepare(
+      `UPDATE outbound SET state = 'queued', next_attempt_at = ?, retried_at = ?, updated_at = ?
+       WHERE list = ? AND lower(recipient) = ? AND state = 'suspended'`,
+    )
+    .run(now, now, now, list, address.toLowerCase()).changes;
 }
 
 export function queueCounts(db: Db): Record<OutboundState, number> {

@@ -11,6 +11,7 @@ import { createRateLimiter } from './rate-limit.ts';
 import { isLockConflict } from './spool.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 import { lineBreakOf, receivedField } from './trace.ts';
+import { errorMessage } from '../util/errors.ts';
 
 type LogMethod = (fields: Record<string, unknown>, message: string) => void;
 
@@ -265,7 +266,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
             try {
               options.onSpooled?.(id);
             } catch (error) {
-              logger.error({ spoolId: id, err: error instanceof Error ? error.message : String(error) }, 'onSpooled callback failed');
+              logger.error({ spoolId: id, err: errorMessage(error) }, 'onSpooled callback failed');
             }
             // A big message leaves its copies here (pieces, joined bytes); collected now, that memory is free before the
             // pipeline, in the main thread, starts on the same message.
@@ -273,7 +274,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           },
           (error: unknown) => {
             metrics.increment('embargo_spool_store_failures_total', {}, 1, 'Spool commits that failed (answered 451)');
-            logger.error({ cid: session.id, err: error instanceof Error ? error.message : String(error) }, 'spool store failed');
+            logger.error({ cid: session.id, err: errorMessage(error) }, 'spool store failed');
             finish(smtpError(451, '4.3.0 temporarily unable to store message'));
           },
         );
@@ -306,7 +307,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         try {
           return readTls(config);
         } catch (error) {
-          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'smtp tls files unreadable; keeping the previous certificate');
+          logger.error({ err: errorMessage(error) }, 'smtp tls files unreadable; keeping the previous certificate');
           return null;
         }
       })();

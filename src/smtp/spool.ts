@@ -1,6 +1,7 @@
 // The inbound spool: stores each accepted message durably and hands queued messages to the pipeline worker in order.
 import { randomInt } from 'node:crypto';
 import type { Db } from '../store/database.ts';
+import { statement } from '../store/statements.ts';
 
 /** queued → processing → done | held | rejected | discarded | shunted (an unexpected exception; raw bytes kept for admins). */
 export type SpoolState = 'queued' | 'processing' | 'done' | 'held' | 'rejected' | 'discarded' | 'shunted';
@@ -234,4 +235,13 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
       return purgeTransaction(receivedBefore);
     },
   };
+}
+
+/**
+ * A held message a moderator has decided goes back to the queue, where the worker carries the decision out; its
+ * attempts restart, because the crash-retry bound counts tries of one decision, not the hold before it. False when
+ * the message is not held (already decided, or gone).
+ */
+export function requeueDecided(db: Db, id: string, now: number): boolean {
+  return statement(db, `UPDATE spool_rows SET state = 'queued', attempts = 0, updated_at = ? WHERE id = ? AND state = 'held'`).run(now, id).changes > 0;
 }

@@ -1,12 +1,13 @@
-// Opens the one SQLite file that holds all of Embargo's state, with durable settings and every module's tables.
+// Opens the one SQLite file that holds all of Embargo's state, with durable settings, and applies the migrations it is handed.
 import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { migrations } from './migrations.ts';
+import { migrate, type Migration } from './migrations.ts';
 
 export type Db = Database.Database;
 
-export function openDatabase(file: string): Db {
+/** `migrations`: every module's tables, in order (src/schema.ts); the ones this file has not seen yet are applied. */
+export function openDatabase(file: string, migrations: readonly Migration[]): Db {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const db = new Database(file);
   // WAL + FULL: a commit survives power loss before we answer 250; readers never block the writer.
@@ -23,20 +24,6 @@ export function openDatabase(file: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  migrate(db);
+  migrate(db, migrations);
   return db;
-}
-
-function migrate(db: Db): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const applied = new Set(
-    (db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((row) => row.id),
-  );
-  for (const migration of migrations) {
-    if (applied.has(migration.id)) continue;
-    db.transaction(() => {
-      db.exec(migration.sql);
-      db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(migration.id, Date.now());
-    })();
-  }
 }

@@ -1,10 +1,5 @@
-// The ordered list of schema migrations; each module owns its tables' SQL in its own file.
-import { spoolMigrations } from '../smtp/spool-schema.ts';
-import { outboundMigrations } from '../smtp/outbound-schema.ts';
-import { listMigrations } from '../lists/lists-schema.ts';
-import { archiveMigrations } from '../archive/archive-schema.ts';
-import { opsMigrations } from '../ops/ops-schema.ts';
-import { advisoryMigrations } from '../advisories/schema.ts';
+// Runs the schema migrations it is handed, each once and in order; the list itself is the daemon's (src/schema.ts), so store/ imports no module.
+import type { Db } from './database.ts';
 
 export interface Migration {
   /** Unique, never renamed: `module-NNN-what`. */
@@ -12,12 +7,16 @@ export interface Migration {
   sql: string;
 }
 
-// Append only: a migration that has shipped is never edited, a new one is added after it.
-export const migrations: Migration[] = [
-  ...spoolMigrations,
-  ...outboundMigrations,
-  ...listMigrations,
-  ...archiveMigrations,
-  ...opsMigrations,
-  ...advisoryMigrations,
-];
+export function migrate(db: Db, migrations: readonly Migration[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const applied = new Set(
+    (db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((row) => row.id),
+  );
+  for (const migration of migrations) {
+    if (applied.has(migration.id)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(migration.id, Date.now());
+    })();
+  }
+}

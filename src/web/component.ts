@@ -1,7 +1,8 @@
 // Plugs the HTTP listener into the daemon: list keys cached for synchronous lookups, port reported once listening.
-import type { Component, DaemonContext } from '../daemon.ts';
+import type { Component, DaemonContext } from '../component.ts';
 import type { ListKey } from '../crypto/index.ts';
 import { createWebServer } from './server.ts';
+import { errorMessage } from '../util/errors.ts';
 
 export async function createHttpComponent(context: DaemonContext): Promise<Component> {
   const keys = new Map<string, ListKey>();
@@ -9,7 +10,7 @@ export async function createHttpComponent(context: DaemonContext): Promise<Compo
     try {
       keys.set(name, await context.listKey(name));
     } catch (error) {
-      context.logger.error({ list: name, err: error instanceof Error ? error.message : String(error) }, 'list key unavailable for the web');
+      context.logger.error({ list: name, err: errorMessage(error) }, 'list key unavailable for the web');
     }
   };
   for (const name of context.config().lists.keys()) await load(name);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMbox } from '../../src/archive/mbox.ts';
 import { findArchived } from '../../src/archive/queries.ts';
 import { insertArchiveEntry, prepareArchiveEntry } from '../../src/archive/store.ts';
-import { loadListKey } from '../../src/daemon.ts';
+import { loadListKey } from '../../src/data-dir.ts';
 import { buildMail, makeArchiveFixture, privateList, runCli as run, type ArchiveFixture } from '../helpers/archive.ts';
 import { createGpgHome, type GpgHome } from '../helpers/gpg.ts';
 

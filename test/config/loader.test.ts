@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatConfigErrors, loadConfig } from '../../src/config/loader.ts';
 import type { Config, ConfigError } from '../../src/config/types.ts';
-import { makeConfigDir, minimalServerYaml, shippedConfig } from '../helpers/config-dir.ts';
+import { fixtureConfig, makeConfigDir, minimalServerYaml, shippedConfig } from '../helpers/config-dir.ts';
 import type { ConfigDir } from '../helpers/config-dir.ts';
 
 let current: ConfigDir | null = null;
@@ -15,12 +15,12 @@ afterEach(() => {
   current = null;
 });
 
-/** A config dir with a minimal server.yaml, the shipped demo keys, and the given list files. */
+/** A config dir with a minimal server.yaml, the fixture's demo keys, and the given list files. */
 function configWith(lists: Record<string, string>, server = minimalServerYaml): ConfigDir {
   current = makeConfigDir({ empty: true });
   current.write('server.yaml', server);
   for (const name of ['vendor-a', 'vendor-b', 'xenproject-security']) {
-    current.write(`keys/${name}.asc`, readFileSync(path.join(shippedConfig, 'keys', `${name}.asc`), 'utf8'));
+    current.write(`keys/${name}.asc`, readFileSync(path.join(fixtureConfig, 'keys', `${name}.asc`), 'utf8'));
   }
   current.write('lists/.keep', '');
   for (const [file, text] of Object.entries(lists)) current.write(`lists/${file}`, text);
@@ -43,7 +43,7 @@ async function configOf(dir: ConfigDir): Promise<Config> {
 function exportWithGpg(names: string[]): string {
   const home = mkdtempSync(path.join(tmpdir(), 'embargo-gpg-'));
   try {
-    for (const name of names) execFileSync('gpg', ['--homedir', home, '--batch', '--quiet', '--import', path.join(shippedConfig, 'keys', `${name}.asc`)], { stdio: 'pipe' });
+    for (const name of names) execFileSync('gpg', ['--homedir', home, '--batch', '--quiet', '--import', path.join(fixtureConfig, 'keys', `${name}.asc`)], { stdio: 'pipe' });
     return execFileSync('gpg', ['--homedir', home, '--batch', '--armor', '--export'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } finally {
     rmSync(home, { recursive: true, force: true });
@@ -250,15 +250,15 @@ describe('errors name file, line, column and reason', () => {
       address: 'security@vendor-b.example',
       fingerprint: '3A1163EB5D68156131B170E6E8F188BA1E9A8F08',
       keySource: dir.path('keys/vendor-b.asc'),
-      armoredKey: readFileSync(path.join(shippedConfig, 'keys', 'vendor-b.asc'), 'utf8'),
+      armoredKey: readFileSync(path.join(fixtureConfig, 'keys', 'vendor-b.asc'), 'utf8'),
     });
     expect(members[0]!.fingerprint).toBe('A07C4A68B2460BC1ED747884839D7163069C6094');
     expect(members[1]!.fingerprint).toBe('560D94A6C9890C932B41595144C707ABA828ACD7');
   });
 
   it('broken armor in a key file or in keys/, and a key file holding two keys', async () => {
-    const broken = readFileSync(path.join(shippedConfig, 'keys', 'vendor-a.asc'), 'utf8').replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!garbage!!!!');
-    const two = readFileSync(path.join(shippedConfig, 'keys', 'vendor-a.asc'), 'utf8') + readFileSync(path.join(shippedConfig, 'keys', 'vendor-b.asc'), 'utf8');
+    const broken = readFileSync(path.join(fixtureConfig, 'keys', 'vendor-a.asc'), 'utf8').replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!garbage!!!!');
+    const two = readFileSync(path.join(fixtureConfig, 'keys', 'vendor-a.asc'), 'utf8') + readFileSync(path.join(fixtureConfig, 'keys', 'vendor-b.asc'), 'utf8');
     const keyring = exportWithGpg(['vendor-a', 'vendor-b']);
     expect(keyring.split('BEGIN PGP PUBLIC KEY BLOCK').length - 1).toBe(1);
     const dir = configWith({

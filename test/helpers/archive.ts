@@ -5,8 +5,9 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/loader.ts';
 import type { Config, ListConfig } from '../../src/config/types.ts';
 import type { ListKey } from '../../src/crypto/index.ts';
-import { databaseFile, loadListKey } from '../../src/daemon.ts';
+import { databaseFile, loadListKey } from '../../src/data-dir.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import type { Logger } from '../../src/util/log.ts';
 import { insertArchiveEntry, prepareArchiveEntry } from '../../src/archive/store.ts';
 import { makeTestConfig, type TestConfig } from './daemon.ts';
@@ -55,7 +56,7 @@ export async function makeArchiveFixture(options: { mailOnRelease?: boolean } = 
   const keys = new Map<string, ListKey>();
   for (const name of config.lists.keys()) keys.set(name, await loadListKey(config, name));
   const dbFile = databaseFile(config);
-  let db = openDatabase(dbFile);
+  let db = openDatabase(dbFile, migrations);
   const logger = pino({ level: 'silent' });
   const list = (name: string) => {
     const found = config.lists.get(name);
@@ -91,7 +92,7 @@ export async function makeArchiveFixture(options: { mailOnRelease?: boolean } = 
     },
     reopen() {
       db.close();
-      db = openDatabase(dbFile);
+      db = openDatabase(dbFile, migrations);
       return db;
     },
     cleanup() {

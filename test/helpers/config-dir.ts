@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The shipped demo config/, for the tests that are about that directory itself; every other test copies fixtureConfig. */
 export const shippedConfig = fileURLToPath(new URL('../../config', import.meta.url));
+/** The config tests start from: a fixture of the demo config kept under test/, so an admin's edit of config/ breaks no test. */
+export const fixtureConfig = fileURLToPath(new URL('../fixtures/config', import.meta.url));
 
 export interface ConfigDir {
   root: string;
@@ -21,12 +24,12 @@ export interface ConfigDir {
   cleanup(): void;
 }
 
-/** Copies `from` (default: the shipped config/) into a new temporary directory. `empty: true` starts with nothing. */
+/** Copies `from` (default: the fixture test/fixtures/config/) into a new temporary directory. `empty: true` starts with nothing. */
 export function makeConfigDir(options: { from?: string; empty?: boolean } = {}): ConfigDir {
   const root = mkdtempSync(join(tmpdir(), 'embargo-config-'));
   const dir = join(root, 'config');
   if (options.empty) mkdirSync(dir);
-  else cpSync(options.from ?? shippedConfig, dir, { recursive: true });
+  else cpSync(options.from ?? fixtureConfig, dir, { recursive: true });
   const path = (relative: string) => join(dir, relative);
   return {
     root,

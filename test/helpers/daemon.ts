@@ -9,13 +9,14 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { parse, stringify } from 'yaml';
 import { startDaemon } from '../../src/daemon.ts';
-import type { ComponentFactory, Daemon } from '../../src/daemon.ts';
+import { fixtureConfig } from './config-dir.ts';
+import type { ComponentFactory } from '../../src/component.ts';
+import type { Daemon } from '../../src/daemon.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-export const shippedConfigDir = join(repoRoot, 'config');
 
 export interface TestConfigOptions {
-  /** Config directory to copy; default: the shipped config/. */
+  /** Config directory to copy; default: the fixture test/fixtures/config/. */
   from?: string;
   /** Where outbound mail goes (a fake relay peer). Default 127.0.0.1:9, where nothing listens: delivery defers. */
   relay?: { host: string; port: number };
@@ -60,7 +61,7 @@ export function makeTestConfig(options: TestConfigOptions = {}): TestConfig {
   const root = mkdtempSync(join(tmpdir(), 'embargo-test-'));
   const configDir = join(root, 'config');
   const dataDir = join(root, 'data');
-  const source = options.from ?? shippedConfigDir;
+  const source = options.from ?? fixtureConfig;
   cpSync(source, configDir, { recursive: true, filter: (path) => !/\/data(\/|$)/.test(path.slice(source.length)) });
   const serverFile = join(configDir, 'server.yaml');
   const original = existsSync(serverFile) ? ((parse(readFileSync(serverFile, 'utf8')) as Record<string, unknown>) ?? {}) : {};

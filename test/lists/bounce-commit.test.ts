@@ -4,16 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/loader.ts';
 import type { Config } from '../../src/config/types.ts';
 import { ensureListKey } from '../../src/crypto/index.ts';
-import type { DaemonContext } from '../../src/daemon.ts';
+import type { DaemonContext } from '../../src/component.ts';
 import type { MessageContext } from '../../src/lists/context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from '../../src/lists/headers.ts';
 import { handleBounceAddress } from '../../src/lists/roles/bounces.ts';
 import { createPipelineWorker } from '../../src/lists/worker.ts';
 import { isSuspended, listBounceRecords } from '../../src/smtp/bounces.ts';
-import { enqueueOutgoing, markSent } from '../../src/smtp/outbound.ts';
+import { enqueueOutgoing, markSentRows } from '../../src/smtp/outbound.ts';
 import { createSpool } from '../../src/smtp/spool.ts';
 import { loadOrCreateServerSecret, verpToken } from '../../src/smtp/verp.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import { makeTestConfig, type TestConfig } from '../helpers/daemon.ts';
 
 const domain = 'lists.example.org';
@@ -68,7 +69,7 @@ function dsn(to: string): Buffer {
 
 describe('bounce scoring and the pipeline commit', () => {
   it('a crash after reading the bounce and before the commit: the retry still suspends the member and tells the admins', async () => {
-    const db = openDatabase(`${testConfig.dataDir}/bounce-commit.sqlite`);
+    const db = openDatabase(`${testConfig.dataDir}/bounce-commit.sqlite`, migrations);
     const spool = createSpool(db);
     const listKey = ensureListKey({ dataDir: testConfig.dataDir, listName: 'open', domain });
     const list = config.lists.get('open')!;
@@ -80,7 +81,7 @@ describe('bounce scoring and the pipeline commit', () => {
        VALUES ('open', ?, 4, ?, 4, ?, '5.1.1', NULL, NULL)`,
     ).run(member, now, now);
     const [sentRow] = enqueueOutgoing(db, { spoolId: null, list: 'open', payload: null, copies: [{ recipient: member, head: Buffer.from(`To: ${member}\r\n\r\n`), tail: Buffer.from('\r\n') }] });
-    markSent(db, sentRow, '250 ok', now);
+    markSentRows(db, [{ id: sentRow, reply: '250 ok' }], now);
     const secret = loadOrCreateServerSecret(config.server.dataPath);
     const token = verpToken(secret, sentRow);
     const address = `open-bounces+${token}@${domain}`;

@@ -10,6 +10,7 @@ import { rejectionText } from '../../src/lists/rejections.ts';
 import { detectLoop } from '../../src/lists/stages/detect-loop.ts';
 import { applyToken, confirmedSubscribers, findToken, insertToken } from '../../src/lists/subscribers.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +137,7 @@ describe('rejection texts', () => {
 describe('subscribers', () => {
   it('subscribes only through a token, once, and unsubscribes the same way', () => {
     const dir = mkdtempSync(join(tmpdir(), 'embargo-subscribers-'));
-    const db = openDatabase(join(dir, 'db.sqlite'));
+    const db = openDatabase(join(dir, 'db.sqlite'), migrations);
     try {
       insertToken(db, { token: 'aa11', list: 'demo', address: 'New@Example.net', action: 'subscribe', now: 1000 });
       expect(confirmedSubscribers(db, 'demo')).toEqual([]);

@@ -6,13 +6,14 @@ import { loadConfig } from '../../src/config/loader.ts';
 import type { Config } from '../../src/config/types.ts';
 import { ensureListKey } from '../../src/crypto/index.ts';
 import type { ListKey } from '../../src/crypto/index.ts';
-import type { DaemonContext } from '../../src/daemon.ts';
+import type { DaemonContext } from '../../src/component.ts';
 import { proceed } from '../../src/lists/context.ts';
 import { createPipelineWorker } from '../../src/lists/worker.ts';
 import type { WorkerOptions } from '../../src/lists/worker.ts';
 import { createSpool } from '../../src/smtp/spool.ts';
 import type { Spool } from '../../src/smtp/spool.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import type { Db } from '../../src/store/database.ts';
 import { makeTestConfig } from '../helpers/daemon.ts';
 import type { TestConfig } from '../helpers/daemon.ts';
@@ -55,7 +56,7 @@ afterAll(() => {
 
 beforeEach(() => {
   db?.close();
-  db = openDatabase(`${testConfig.dataDir}/worker-${Math.random().toString(36).slice(2)}.sqlite`);
+  db = openDatabase(`${testConfig.dataDir}/worker-${Math.random().toString(36).slice(2)}.sqlite`, migrations);
   spool = createSpool(db);
   logLines = [];
 });

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureListKey } from '../../src/crypto/index.ts';
-import { loadListKey } from '../../src/daemon.ts';
+import { loadListKey } from '../../src/data-dir.ts';
 import { runCleanup } from '../../src/ops/cleanup.ts';
 import { runHeldDigest } from '../../src/ops/held-digest.ts';
 import type { JobServices } from '../../src/ops/jobs.ts';

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Db } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { metrics } from '../../src/util/metrics.ts';
 import { createDelivery, classifyDeliveryError, retryDelaySeconds, type Delivery } from '../../src/smtp/delivery.ts';
@@ -22,7 +23,7 @@ let delivery: Delivery | null;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'embargo-delivery-'));
-  db = openDatabase(join(dir, 'embargo.sqlite'));
+  db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
   relay = await startRelayPeer();
   delivery = null;
 });

@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openDatabase, type Db } from '../../src/store/database.ts';
-import { enqueueOutgoing, getOutbound, markDeferred, markFinal, markSent } from '../../src/smtp/outbound.ts';
+import { migrations } from '../../src/schema.ts';
+import { enqueueOutgoing, getOutbound, markDeferred, markFinal, markSentRows } from '../../src/smtp/outbound.ts';
 import { isSuspended } from '../../src/smtp/bounces.ts';
 import { makeTestConfig, repoRoot, type TestConfig } from '../helpers/daemon.ts';
 
@@ -26,7 +27,7 @@ let ids: number[];
 
 beforeAll(() => {
   config = makeTestConfig();
-  db = openDatabase(config.dbFile);
+  db = openDatabase(config.dbFile, migrations);
   const now = Date.now();
   ids = enqueueOutgoing(db, {
     spoolId: 'cli-1',
@@ -34,7 +35,7 @@ beforeAll(() => {
     payload: Buffer.from('ciphertext'),
     copies: ['sent', 'failed', 'expired', 'deferred', 'queued'].map((name) => ({ recipient: `${name}@vendor.example`, head: Buffer.from('H') })),
   });
-  markSent(db, ids[0], '250 2.0.0 Ok', now);
+  markSentRows(db, [{ id: ids[0], reply: '250 2.0.0 Ok' }], now);
   markFinal(db, ids[1], 'failed', '550 5.1.1 <failed@vendor.example>: Recipient address rejected: User unknown', now);
   markFinal(db, ids[2], 'expired', 'expired after 7 attempts; last reply: 451 4.3.0 try later', now);
   markDeferred(db, ids[3], '421 4.3.2 Service shutting down', now + 3_600_000, now);

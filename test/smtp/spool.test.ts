@@ -8,6 +8,7 @@ import type { SpoolEntry } from '../../src/smtp/spool.ts';
 import Database from 'better-sqlite3';
 import { spoolMigrations } from '../../src/smtp/spool-schema.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { migrations } from '../../src/schema.ts';
 import type { Db } from '../../src/store/database.ts';
 
 const entry = (text: string): SpoolEntry => ({
@@ -23,7 +24,7 @@ describe('spool', () => {
   let db: Db;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'embargo-spool-'));
-    db = openDatabase(join(dir, 'embargo.sqlite'));
+    db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
   });
   afterEach(() => {
     if (db.open) db.close();
@@ -65,7 +66,7 @@ describe('spool', () => {
     const id = spool.insert(entry('crash'));
     spool.claimNext();
     db.close();
-    db = openDatabase(join(dir, 'embargo.sqlite'));
+    db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
     const reopened = createSpool(db);
     expect(reopened.resetProcessing()).toBe(1);
     expect(reopened.claimNext()).toMatchObject({ id, attempts: 2 });
@@ -101,7 +102,7 @@ describe('spool', () => {
       .prepare(`INSERT INTO spool (id, received_at, mail_from, rcpt_to, size, raw, state, updated_at) VALUES ('OLD1', 1, 'a@b', '[]', 3, x'414243', 'queued', 1)`)
       .run();
     old.close();
-    db = openDatabase(join(dir, 'embargo.sqlite'));
+    db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
     const spool = createSpool(db);
     expect(spool.claimNext()).toMatchObject({ id: 'OLD1', raw: Buffer.from('ABC'), state: 'processing', attempts: 1 });
     // Direct SQL on spool, as admins and older tools write it.

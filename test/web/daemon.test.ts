@@ -1,7 +1,7 @@
 // The archive's daemon components: the HTTP listener on the configured port, and embargo releases caught up after a restart.
 import { afterEach, describe, expect, it } from 'vitest';
 import { insertArchiveEntry, prepareArchiveEntry } from '../../src/archive/store.ts';
-import { loadListKey } from '../../src/daemon.ts';
+import { loadListKey } from '../../src/data-dir.ts';
 import { buildMail } from '../helpers/archive.ts';
 import { makeTestConfig, startTestDaemon, type TestConfig, type TestDaemon } from '../helpers/daemon.ts';
 

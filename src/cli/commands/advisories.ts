@@ -12,7 +12,7 @@ import { releaseDue } from '../../advisories/release.ts';
 import { advisoriesWithId, auditOf, deliveryCounts, eventsOf, getRevision, listAdvisories, revisionsOf, type Advisory, type AuditEntry } from '../../advisories/store.ts';
 import type { Config } from '../../config/types.ts';
 import type { ListKey } from '../../crypto/index.ts';
-import { loadListKey } from '../../daemon.ts';
+import { loadListKey } from '../../data-dir.ts';
 import { enqueueOutgoing } from '../../smtp/outbound.ts';
 import type { Db } from '../../store/database.ts';
 

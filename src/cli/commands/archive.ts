@@ -8,7 +8,8 @@ import { mboxRecord } from '../../archive/mbox.ts';
 import { parseRfc3339 } from '../../archive/embargo-date.ts';
 import { listAdvisories } from '../../advisories/store.ts';
 import { parseForArchive, firstAddress } from '../../archive/store.ts';
-import { databaseFile, loadListKey } from '../../daemon.ts';
+import { databaseFile, loadListKey } from '../../data-dir.ts';
+import { migrations } from '../../schema.ts';
 import { openDatabase } from '../../store/database.ts';
 import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
@@ -28,7 +29,7 @@ export async function exportArchive(options: { config: Config; listName: string;
   const list = options.config.lists.get(options.listName);
   if (!list) throw new Error(`no list named ${options.listName}`);
   const listKey = await loadListKey(options.config, list.name);
-  const db = openDatabase(databaseFile(options.config));
+  const db = openDatabase(databaseFile(options.config), migrations);
   // 'wx': never overwrite an existing file, and never widen the mode of one.
   const fd = openSync(options.mboxFile, 'wx', 0o600);
   let count = 0;
@@ -88,7 +89,7 @@ export function registerArchive(program: Command): void {
     .action(async (options: { config?: string; json?: boolean }) => {
       const config = await loadConfigOrComplain(options.config);
       if (!config) return;
-      const db = openDatabase(databaseFile(config));
+      const db = openDatabase(databaseFile(config), migrations);
       try {
         // Kept for scripts written against earlier releases; `embargo advisories` shows more.
         const pending = listAdvisories(db, { states: ['embargoed'] }).map((advisory) => ({

@@ -1,6 +1,7 @@
 // `embargo bounces`: members' bounce scores and suspensions per list; `bounces reset NAME ADDRESS` re-enables delivery.
 import type { Command } from 'commander';
 import { listBounceRecords, resetBounces } from '../../smtp/bounces.ts';
+import { countSuspendedRows } from '../../smtp/outbound.ts';
 import { exitCodes } from '../exit-codes.ts';
 import { configOptionHelp } from '../config-dir.ts';
 import { openConfiguredDatabase } from './queue.ts';
@@ -61,13 +62,11 @@ export function registerBounces(program: Command): void {
           process.exitCode = exitCodes.failure;
           return;
         }
-        const held = db
-          .prepare(`SELECT count(*) AS n FROM outbound WHERE list = ? AND lower(recipient) = ? AND state = 'suspended'`)
-          .get(list.toLowerCase(), address.toLowerCase()) as { n: number };
+        const held = countSuspendedRows(db, list.toLowerCase(), address);
         process.stdout.write(
           `${result.wasSuspended ? 're-enabled delivery to' : 'cleared the bounce score of'} ${address} on ${list}` +
             (result.requeued ? `; requeued ${result.requeued} held-back cop${result.requeued === 1 ? 'y' : 'ies'}` : '') +
-            (held.n ? `; ${held.n} cop${held.n === 1 ? 'y' : 'ies'} held back while suspended (send them with --requeue or \`embargo queue retry\`)` : '') +
+            (held ? `; ${held} cop${held === 1 ? 'y' : 'ies'} held back while suspended (send them with --requeue or \`embargo queue retry\`)` : '') +
             '\n',
         );
       } finally {

@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { listNameOrComplain, loadConfigOrComplain } from '../load.ts';
 import { importListKey, listKeyFile } from '../../crypto/index.ts';
-import { keyPassphrase, loadListKey } from '../../daemon.ts';
+import { keyPassphrase, loadListKey } from '../../data-dir.ts';
 import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
+import { errorMessage } from '../../util/errors.ts';
 
 export function registerListKey(program: Command): void {
   const command = program
@@ -47,7 +48,7 @@ export function registerListKey(program: Command): void {
         process.stderr.write(`embargo: ${listKeyFile(config.server.dataPath, listName)} now holds key ${key.fingerprint}; restart the daemon to use it, and announce the new key to the members\n`);
         process.stdout.write(`${key.fingerprint}\n`);
       } catch (error) {
-        process.stderr.write(`embargo: key not imported: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.stderr.write(`embargo: key not imported: ${errorMessage(error)}\n`);
         process.exitCode = exitCodes.failure;
       }
     });

@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Config } from '../../config/types.ts';
-import { databaseFile } from '../../daemon.ts';
+import { databaseFile } from '../../data-dir.ts';
+import { migrations } from '../../schema.ts';
 import { memberReports, reportJson, type MemberReport } from '../../ops/member-report.ts';
 import { openDatabase } from '../../store/database.ts';
 import { configOptionHelp } from '../config-dir.ts';
@@ -13,7 +14,7 @@ import { listNameOrComplain, loadConfigOrComplain } from '../load.ts';
 /** Reports with bounce state from the database when there is one (a fresh install has none yet: nothing bounced). */
 export async function reportsWithBounces(config: Config, lists?: string[]): Promise<MemberReport[]> {
   const file = databaseFile(config);
-  const db = existsSync(file) ? openDatabase(file) : null;
+  const db = existsSync(file) ? openDatabase(file, migrations) : null;
   try {
     return await memberReports(config, { db, lists });
   } finally {

@@ -4,6 +4,7 @@ import { formatConfigErrors } from '../../config/loader.ts';
 import { ConfigInvalidError, startDaemon } from '../../daemon.ts';
 import { configDirFrom, configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
+import { errorMessage } from '../../util/errors.ts';
 
 export function registerServe(program: Command): void {
   program
@@ -19,7 +20,7 @@ export function registerServe(program: Command): void {
           process.stderr.write(formatConfigErrors(error.errors) + '\n');
           process.exit(exitCodes.invalidConfig);
         }
-        process.stderr.write(`embargo: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.stderr.write(`embargo: cannot start: ${errorMessage(error)}\n`);
         process.exit(exitCodes.failure);
       }
       const running = daemon;

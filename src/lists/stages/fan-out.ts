@@ -8,9 +8,7 @@ import { describeProblems, keyUsability } from '../keyring.ts';
 import { mixedEntity, textEntity } from '../mime.ts';
 import { adminAddresses, buildNotice } from '../notices.ts';
 import { confirmedSubscribers } from '../subscribers.ts';
-import { findAdvisory, recordDelivery, revisionOfSpool } from '../../advisories/store.ts';
-import { auditStateOf } from '../../advisories/audit-states.ts';
-import { copiesOf } from '../../smtp/outbound.ts';
+import { recordPostDeliveries } from '../../advisories/audit.ts';
 
 export async function fanOut(context: MessageContext): Promise<StageResult> {
   const { clean, list, config, services } = context;
@@ -66,10 +64,7 @@ export async function fanOut(context: MessageContext): Promise<StageResult> {
   return accept();
 }
 
-/**
- * The audit trail of an advisory revision: every member, the key their copy was encrypted to, or why it was withheld.
- * Runs in the commit after the queue rows exist, so each audit row is linked to its copy's queue row.
- */
+/** The audit trail of an advisory revision: every member, the key their copy was encrypted to, or why it was withheld. */
 async function recordAdvisoryAudit(
   context: MessageContext,
   advisoryId: string,
@@ -79,47 +74,22 @@ async function recordAdvisoryAudit(
 ): Promise<void> {
   const { list, services, clean } = context;
   const organisationOf = (address: string) => list.members.find((member) => member.address === address)?.organisation ?? null;
-  const encryptedTo = new Map<string, string>();
-  for (const recipient of usable) encryptedTo.set(recipient.address, await crypto.encryptionKeyFingerprint(recipient.key, now));
-  context.effects.push(() => {
-    const advisory = findAdvisory(services.db, list.name, advisoryId);
-    if (!advisory) throw new Error(`advisory ${advisoryId} was not recorded before its fan-out`);
-    const revision = revisionOfSpool(services.db, advisory.rowId, context.spoolId);
-    if (revision === null) throw new Error(`advisory ${advisoryId} has no revision for spool row ${context.spoolId}`);
-    const queued = new Map(copiesOf(services.db, context.spoolId, clean?.messageId ?? null).map((copy) => [copy.recipient, copy]));
-    for (const recipient of usable) {
-      const copy = queued.get(recipient.address);
-      recordDelivery(services.db, {
-        advisoryRowId: advisory.rowId,
-        revision,
-        address: recipient.address,
-        organisation: organisationOf(recipient.address),
-        fingerprint: recipient.key.fingerprint,
-        encryptedTo: encryptedTo.get(recipient.address) ?? null,
-        cause: 'post',
-        outboundId: copy?.id ?? null,
-        state: copy ? auditStateOf(copy.state) : 'failed',
-        detail: copy ? null : 'no queue row was written',
-        queuedAt: now,
-      }, now);
-    }
-    for (const { member, problems } of withheld) {
-      recordDelivery(services.db, {
-        advisoryRowId: advisory.rowId,
-        revision,
-        address: member.address,
-        organisation: member.organisation ?? null,
-        fingerprint: null,
-        encryptedTo: null,
-        cause: 'post',
-        outboundId: null,
-        state: 'withheld',
-        detail: describeProblems(problems),
-        queuedAt: null,
-      }, now);
-    }
-  });
+  const copies: Array<{ address: string; organisation: string | null; fingerprint: string; encryptedTo: string }> = [];
+  for (const recipient of usable) {
+    copies.push({
+      address: recipient.address,
+      organisation: organisationOf(recipient.address),
+      fingerprint: recipient.key.fingerprint,
+      encryptedTo: await crypto.encryptionKeyFingerprint(recipient.key, now),
+    });
+  }
+  const unusable = withheld.map(({ member, problems }) => ({ address: member.address, organisation: member.organisation ?? null, reason: describeProblems(problems) }));
+  // Runs in the commit after the queue rows exist, so each audit row is linked to its copy's queue row.
+  context.effects.push(() =>
+    recordPostDeliveries(services.db, { list: list.name, advisoryId, spoolId: context.spoolId, messageId: clean?.messageId ?? null, copies, withheld: unusable }, now),
+  );
 }
+
 
 /** Invariant 1: a recipient we cannot encrypt to gets a signed notice instead of the post; the admins learn who and why. */
 async function noticeWithheld(context: MessageContext, withheld: Array<{ member: Member; problems: KeyProblem[] }>, now: Date): Promise<void> {

@@ -1,0 +1,144 @@
+// The layer check (`npm run lint:layers`, run by .ci/run): each area of src/ imports only the areas the table below allows it.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import ts from 'typescript';
+
+/**
+ * The areas of src/ (a folder, or a file at the top; a file belongs to the longest one its path starts with) and the
+ * other areas each may import. Layers go one way: transport (smtp/) and the domain (lists/, archive/) both stand on
+ * the queues and the store; store/ and util/ import no module at all.
+ */
+export const layers: Record<string, readonly string[]> = {
+  // SQLite: opens the file and runs the migrations it is handed.
+  'store/': [],
+  'util/': [],
+  // OpenPGP: the only area that imports openpgp.
+  'crypto/': ['util/'],
+  'config/': ['crypto/', 'util/'],
+  // Transport (SMTP intake, delivery client, DSN reading) and, for now, the spool and outbound queues: never the domain.
+  'smtp/': ['config/', 'store/', 'util/'],
+  // The domain: the archive under the list engine; neither imports smtp/.
+  'archive/': ['component.ts', 'config/', 'crypto/', 'store/', 'util/'],
+  'lists/': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'store/', 'util/'],
+  // Advisories of announce lists: revisions, releases, the audit trail. They write list mail with the list engine's
+  // notice builder, and queue their own copies (catch-up, publication) on the outbound queue, which lives in smtp/.
+  'advisories/': ['archive/', 'component.ts', 'config/', 'crypto/', 'lists/', 'smtp/', 'store/', 'util/'],
+  // The public web reads the archive, nothing of the list engine or of SMTP.
+  'web/': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'store/', 'util/'],
+  // Scheduled jobs: a runner over the domain and the queues.
+  'ops/': ['component.ts', 'config/', 'crypto/', 'lists/', 'smtp/', 'store/', 'util/'],
+  // Wiring: what a daemon part is and is handed, where state lives, the migrations in order, the daemon itself.
+  'component.ts': ['config/', 'crypto/', 'smtp/', 'store/', 'util/'],
+  'data-dir.ts': ['config/', 'crypto/'],
+  'schema.ts': ['advisories/', 'archive/', 'lists/', 'ops/', 'smtp/', 'store/'],
+  'daemon.ts': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'ops/', 'schema.ts', 'smtp/', 'store/', 'util/', 'web/'],
+  // The command line uses the modules directly; only `serve` loads the daemon, so other commands start fast.
+  'cli/': ['advisories/', 'archive/', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'ops/', 'schema.ts', 'smtp/', 'store/', 'util/'],
+  'cli/commands/serve.ts': ['config/', 'daemon.ts', 'util/'],
+};
+
+/**
+ * Imports the table forbids that are still there, each to be removed by moving the queues (spool, outbound) out of
+ * smtp/ and handing intake an acceptsRecipient(address) from the daemon. Every entry must still occur: when one is
+ * removed from the code, remove it here, so the list only shrinks.
+ */
+export const knownExceptions: readonly string[] = [
+  // Intake resolves RCPT TO addresses with the list engine's address rules.
+  'smtp/server.ts -> lists/addresses.ts',
+  // The list engine writes its results through the spool and outbound queues, which still live in smtp/.
+  'lists/worker.ts -> smtp/outbound.ts',
+  'lists/worker.ts -> smtp/spool.ts',
+  'lists/roles/outcome.ts -> smtp/spool.ts',
+  'lists/moderation.ts -> smtp/spool.ts',
+  // The VERP secret and bounce scoring live with delivery.
+  'lists/worker.ts -> smtp/verp.ts',
+  'lists/roles/bounces.ts -> smtp/bounces.ts',
+  // The stored message minus intake's own Received line.
+  'lists/stages/check-size.ts -> smtp/trace.ts',
+  'lists/stages/detect-replay.ts -> smtp/trace.ts',
+];
+
+/** npm packages only one area may import. */
+export const packageOwners: Record<string, string> = {
+  openpgp: 'crypto/',
+  'better-sqlite3': 'store/',
+};
+
+export interface LayerReport {
+  /** One line per forbidden import: `FROM -> TO: why`. */
+  violations: string[];
+  /** knownExceptions entries that no longer occur. */
+  staleExceptions: string[];
+}
+
+function areaOf(path: string): string | null {
+  let best: string | null = null;
+  for (const area of Object.keys(layers)) {
+    if ((path === area || (area.endsWith('/') && path.startsWith(area))) && (!best || area.length > best.length)) best = area;
+  }
+  return best;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Checks every .ts file under `srcDir` (import declarations, re-exports and import() calls, type-only ones too). */
+export function checkLayers(srcDir: string): LayerReport {
+  const violations: string[] = [];
+  const seenExceptions = new Set<string>();
+  const toSrc = (path: string) => relative(srcDir, path).split(sep).join('/');
+  for (const file of sourceFiles(srcDir).sort()) {
+    const from = toSrc(file);
+    const fromArea = areaOf(from);
+    // The TypeScript compiler's own scanner finds the imports: no hand-written parser.
+    const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+    for (const { fileName: specifier } of importedFiles) {
+      if (!specifier.startsWith('.')) {
+        const packageName = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0];
+        const owner = packageOwners[packageName];
+        if (owner && fromArea !== owner) violations.push(`${from} -> ${specifier}: only ${owner} imports ${packageName}`);
+        continue;
+      }
+      const to = toSrc(resolve(dirname(file), specifier));
+      if (to.startsWith('..')) {
+        violations.push(`${from} -> ${specifier}: src/ imports nothing outside src/`);
+        continue;
+      }
+      const toArea = areaOf(to);
+      if (fromArea === null || toArea === null) {
+        violations.push(`${from} -> ${to}: ${fromArea === null ? from : to} belongs to no area of scripts/check-layers.ts; add it to the table`);
+        continue;
+      }
+      // Inside one area (or between an area and a file given its own rules within it) anything goes.
+      if (fromArea.startsWith(toArea) || toArea.startsWith(fromArea)) continue;
+      if (layers[fromArea].includes(toArea)) continue;
+      const pair = `${from} -> ${to}`;
+      if (knownExceptions.includes(pair)) {
+        seenExceptions.add(pair);
+        continue;
+      }
+      const allowed = layers[fromArea].length ? layers[fromArea].join(', ') : 'no other module';
+      violations.push(`${pair}: ${fromArea} may import ${allowed}`);
+    }
+  }
+  return { violations, staleExceptions: knownExceptions.filter((pair) => !seenExceptions.has(pair)) };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const srcDir = fileURLToPath(new URL('../src', import.meta.url));
+  const { violations, staleExceptions } = checkLayers(srcDir);
+  for (const line of violations) process.stderr.write(`forbidden import: ${line}\n`);
+  for (const pair of staleExceptions) process.stderr.write(`stale exception (the import is gone; delete it from knownExceptions): ${pair}\n`);
+  if (violations.length || staleExceptions.length) {
+    process.stderr.write('layer check failed: the rules are in scripts/check-layers.ts\n');
+    process.exitCode = 1;
+  } else {
+    process.stdout.write(`layers ok: ${Object.keys(layers).length} areas, ${knownExceptions.length} known exceptions\n`);
+  }
+}

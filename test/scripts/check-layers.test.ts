@@ -1,0 +1,59 @@
+// The layer check: the tree as it is passes, and a forbidden import, a stray openpgp import or a stale exception fails it.
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { checkLayers } from '../../scripts/check-layers.ts';
+import { repoRoot } from '../helpers/daemon.ts';
+
+const srcDir = join(repoRoot, 'src');
+let copy: string | null = null;
+afterEach(() => {
+  if (copy) rmSync(copy, { recursive: true, force: true });
+  copy = null;
+});
+
+/** A copy of src/ to break on purpose. */
+function copyOfSrc(): string {
+  copy = mkdtempSync(join(tmpdir(), 'embargo-layers-'));
+  cpSync(srcDir, join(copy, 'src'), { recursive: true });
+  return join(copy, 'src');
+}
+
+it('passes on the tree as it is, with every known exception still in use', () => {
+  expect(checkLayers(srcDir)).toEqual({ violations: [], staleExceptions: [] });
+});
+
+it('fails on a new forbidden import: the domain importing smtp/, store/ importing a module, the CLI loading the daemon', () => {
+  const src = copyOfSrc();
+  appendFileSync(join(src, 'archive/store.ts'), "\nimport '../smtp/outbound.ts';\n");
+  appendFileSync(join(src, 'store/database.ts'), "\nexport { migrations } from '../schema.ts';\n");
+  appendFileSync(join(src, 'cli/load.ts'), "\nimport type { Daemon } from '../daemon.ts';\n");
+  appendFileSync(join(src, 'lists/pipeline.ts'), "\nconst lazy = () => import('../smtp/delivery.ts');\n");
+  const { violations } = checkLayers(src);
+  expect(violations, violations.join('\n')).toHaveLength(4);
+  expect(violations.some((line) => line.startsWith('archive/store.ts -> smtp/outbound.ts: archive/ may import '))).toBe(true);
+  expect(violations).toContain('store/database.ts -> schema.ts: store/ may import no other module');
+  expect(violations.some((line) => line.startsWith('cli/load.ts -> daemon.ts: cli/ may import '))).toBe(true);
+  expect(violations.some((line) => line.startsWith('lists/pipeline.ts -> smtp/delivery.ts: lists/ may import '))).toBe(true);
+});
+
+it('keeps openpgp in crypto/ and better-sqlite3 in store/, src/ to itself, and every file in an area of the table', () => {
+  const src = copyOfSrc();
+  appendFileSync(join(src, 'lists/headers.ts'), "\nimport * as openpgp from 'openpgp';\nvoid openpgp;\n");
+  appendFileSync(join(src, 'archive/queries.ts'), "\nimport type { Database } from 'better-sqlite3';\n");
+  writeFileSync(join(src, 'stray.ts'), "import '../package.json';\nimport './util/errors.ts';\n");
+  expect(checkLayers(src).violations).toEqual([
+    'archive/queries.ts -> better-sqlite3: only store/ imports better-sqlite3',
+    'lists/headers.ts -> openpgp: only crypto/ imports openpgp',
+    'stray.ts -> ../package.json: src/ imports nothing outside src/',
+    'stray.ts -> util/errors.ts: stray.ts belongs to no area of scripts/check-layers.ts; add it to the table',
+  ]);
+});
+
+it('reports an exception whose import is gone, so the allow-list only shrinks', () => {
+  const src = copyOfSrc();
+  const server = join(src, 'smtp/server.ts');
+  writeFileSync(server, readFileSync(server, 'utf8').replace(/^import .*'\.\.\/lists\/addresses\.ts';$/m, ''));
+  expect(checkLayers(src).staleExceptions).toEqual(['smtp/server.ts -> lists/addresses.ts']);
+});
