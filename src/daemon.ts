@@ -19,6 +19,7 @@ import type { Logger } from './util/log.ts';
 import { metrics } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { advisoriesComponent } from './advisories/component.ts';
+import { createMetricsComponent } from './web/metrics-server.ts';
 import { createSchedules } from './ops/schedules.ts';
 
 /** A part of the daemon with a lifetime: started after SMTP intake, stopped (in reverse order) after it. */
@@ -54,8 +55,10 @@ const builtinComponents: ComponentFactory[] = [
   (context) => createPipelineWorker(context),
   // outbound delivery (src/smtp/): sends queued copies to the relay, wakes on every enqueue.
   (context) => createDeliveryComponent(context),
-  // http server (src/web/): public archive, list keys and WKD, /healthz, /metrics (port reported as 'http').
+  // http server (src/web/): public archive, list keys and WKD, /healthz (port reported as 'http').
   (context) => createHttpComponent(context),
+  // metrics listener (src/web/): /metrics on its own loopback port, never the public one (port reported as 'metrics').
+  (context) => createMetricsComponent(context),
   // advisories (src/advisories/): releases on schedules.embargoRelease, catch-up for late members, the audit trail.
   advisoriesComponent(),
   // scheduled jobs (src/ops/): key-expiry warnings, held-post digest, cleanup, on server.yaml schedules.
@@ -68,6 +71,8 @@ export interface Daemon {
   smtpPort: number;
   /** Set when an http component reported its port. */
   httpPort: number | null;
+  /** Set when the metrics listener reported its port. */
+  metricsPort: number | null;
   db: Db;
   spool: Spool;
   /** Graceful: stop accepting, finish transactions in flight, stop components, close the database. */
@@ -249,7 +254,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
     });
 
-    logger.info({ smtpPort: intake.port, httpPort: ports.get('http') ?? null }, 'embargo ready');
+    logger.info({ smtpPort: intake.port, httpPort: ports.get('http') ?? null, metricsPort: ports.get('metrics') ?? null }, 'embargo ready');
 
     let stopping: Promise<void> | null = null;
     const stop = () => {
@@ -268,6 +273,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       config: () => current,
       smtpPort: intake.port,
       httpPort: ports.get('http') ?? null,
+      metricsPort: ports.get('metrics') ?? null,
       db,
       spool,
       stop,
