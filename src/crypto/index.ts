@@ -44,6 +44,11 @@ export interface Verification {
   signingFingerprint?: string;
   signingKeyId?: string;
   signedAt?: Date;
+  /**
+   * SHA-256 (hex) of the signature's hashed area and hash prefix, readable whether or not the key is known: with the
+   * signed content, the identity of one signature, so the lists accept it once however it is wrapped.
+   */
+  digest?: string;
   /** The member address whose registered key made the valid signature, if any. */
   memberAddress?: string;
   /** Why the signature does not count, for bounces and logs (never message content). */
@@ -69,6 +74,11 @@ export interface OpenedMessage {
    * clearsigned block with unsigned text or other parts around it, e.g. an HTML twin or attachments).
    */
   signatureCovers?: 'entity' | 'part';
+  /**
+   * Parts of the post left out of `entity` because neither the signature nor the encryption covers them (the HTML twin
+   * or attachments beside an inline PGP block), described for the readers' note: type and file name, never content.
+   */
+  droppedParts?: string[];
 }
 
 /** A typed failure: bad input, not a bug. */

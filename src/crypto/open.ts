@@ -1,4 +1,5 @@
 // Incoming OpenPGP mail in every form real clients send: decrypts with the list key, verifies signatures, and binds them to member keys.
+import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import type { CryptoFailure, Limits, ListKey, MemberKey, OpenResult, OpenedMessage, Verification } from './index.ts';
 import { unlockedListKey, type UnlockedListKey } from './list-keys.ts';
@@ -78,6 +79,18 @@ export async function openMessage(
   }
 }
 
+function leafParts(entity: MimeEntity): MimeEntity[] {
+  return entity.children.length === 0 ? [entity] : entity.children.flatMap(leafParts);
+}
+
+/** `text/html`, or `"patch.diff" (text/x-diff)`: what readers need to ask the poster for it; no content. */
+function describePart(part: MimeEntity): string {
+  const disposition = headerValue(part.headers, 'content-disposition') ?? '';
+  const named = /filename\*?="?([^";]+)"?/i.exec(disposition)?.[1] ?? part.contentType.params.name;
+  const name = named ? `"${named.replace(/[\r\n"]/g, '').slice(0, 100)}" ` : '';
+  return name ? `${name}(${part.contentType.type})` : `${part.contentType.type} part`;
+}
+
 function childOfType(entity: MimeEntity, type: string): MimeEntity | undefined {
   return entity.children.find((child) => child.contentType.type === type);
 }
@@ -135,6 +148,7 @@ async function openEntity(entity: MimeEntity, context: OpenContext): Promise<Ope
         covers = plainTextOnlyClearsigned(plainText) ? 'entity' : 'part';
       }
       const header = Buffer.from('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n');
+      const dropped = leafParts(entity).filter((part) => part !== inline).map(describePart);
       return {
         encrypted: decrypted.encrypted,
         entity: Buffer.concat([header, plaintext]),
@@ -142,6 +156,7 @@ async function openEntity(entity: MimeEntity, context: OpenContext): Promise<Ope
         verification,
         format: 'inline',
         signatureCovers: covers,
+        ...(dropped.length > 0 ? { droppedParts: dropped } : {}),
       };
     }
     const verification = await verifyCleartext(text, context);
@@ -406,6 +421,16 @@ function membersWithKeyId(keyIdHex: string, context: OpenContext): Array<{ membe
   return matches.sort((a, b) => Number(b.member.address.toLowerCase() === context.fromAddress) - Number(a.member.address.toLowerCase() === context.fromAddress));
 }
 
+/**
+ * What identifies one signature: its hashed area (type, algorithms, creation time, issuer) and the hash prefix, which
+ * the signature itself protects. Not the unhashed subpackets or the MPIs' encoding, which anyone can change without
+ * breaking the signature.
+ */
+function signatureDigest(packet: openpgp.SignaturePacket | undefined): string | undefined {
+  if (!packet?.signatureData || !packet.signedHashValue) return undefined;
+  return createHash('sha256').update(packet.signatureData).update(packet.signedHashValue).digest('hex');
+}
+
 /** A signature counts only when openpgp.js verified it with a member's registered key that is neither revoked nor expired. */
 async function evaluateSignatures(signatures: SignatureResults, context: OpenContext): Promise<Verification> {
   if (signatures.length === 0) return UNSIGNED;
@@ -413,14 +438,16 @@ async function evaluateSignatures(signatures: SignatureResults, context: OpenCon
   for (const signature of signatures) {
     const keyIdHex = signature.keyID.toHex();
     let signedAt: Date | undefined;
+    let digest: string | undefined;
     try {
       const packet = (await signature.signature).packets[0];
       signedAt = packet?.created ?? undefined;
+      digest = signatureDigest(packet);
     } catch {
       signedAt = undefined;
     }
     const matches = membersWithKeyId(keyIdHex, context);
-    const base: Verification = { signed: true, valid: false, signingKeyId: keyIdHex.toUpperCase(), signedAt };
+    const base: Verification = { signed: true, valid: false, signingKeyId: keyIdHex.toUpperCase(), signedAt, ...(digest ? { digest } : {}) };
     if (matches.length === 0) {
       best ??= { ...base, reason: 'signed by a key that belongs to no member' };
       continue;

@@ -256,6 +256,12 @@ export async function buildPost(world: ListWorld, options: PostOptions): Promise
   return { messageId, raw: head + entity };
 }
 
+/** The members' copies of one post to an encrypted list: on the wire they carry the server's Message-ID, made from the spool id. */
+export function copiesOfPost(messages: RelayMessage[], spoolId: string): RelayMessage[] {
+  const prefix = `<${spoolId.toLowerCase()}.`;
+  return messages.filter((message) => headerOf(message.raw, 'Message-ID')?.startsWith(prefix));
+}
+
 /** The armored OpenPGP message inside a received PGP/MIME copy. */
 export function armoredPart(raw: Buffer | string): string {
   const text = raw.toString();
