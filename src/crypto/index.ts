@@ -137,7 +137,7 @@ export interface SealInput {
 
 export { ensureListKey, importListKey, listKeyFile, generateMemberKey } from './list-keys.ts';
 export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, KeyReadError } from './member-keys.ts';
-export { openMessage, DEFAULT_LIMITS } from './open.ts';
+export { openMessage, DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './open.ts';
 export {
   sealFanout,
   sealFanoutNaive,

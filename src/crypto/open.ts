@@ -18,7 +18,15 @@ interface Member {
   key: MemberKey;
 }
 
+/**
+ * Senders' clocks run a little ahead at times: a signature up to this far in the future still verifies (openpgp.js
+ * would refuse anything after "now"). The lists refuse what is further ahead, and old signatures, with a clear reason.
+ */
+export const SIGNATURE_CLOCK_SKEW_MS = 5 * 60_000;
+
 interface OpenContext {
+  /** Signatures are verified as of this time: now plus the allowed clock skew. */
+  verifyAt: Date;
   list: UnlockedListKey;
   members: Member[];
   memberKeys: openpgp.PublicKey[];
@@ -66,6 +74,7 @@ export async function openMessage(
     const memberKeys: openpgp.PublicKey[] = [];
     for (const member of options.members) memberKeys.push(await openpgpKeyOf(member.key));
     const context: OpenContext = {
+      verifyAt: new Date(Date.now() + SIGNATURE_CLOCK_SKEW_MS),
       list: unlockedListKey(options.listKey),
       members: options.members,
       memberKeys,
@@ -341,7 +350,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
   if (recipients.length === 0) {
     // Not encrypted at all: an opaque signed message (gpg --sign --armor).
     try {
-      const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, format: 'binary', config });
+      const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, format: 'binary', config, date: context.verifyAt });
       const plaintext = bufferView(result.data as Uint8Array);
       return { plaintext, verification: await evaluateSignatures(result.signatures, context), encrypted: false };
     } catch (error) {
@@ -358,6 +367,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
       message,
       decryptionKeys: context.list.privateKey,
       verificationKeys: context.memberKeys,
+      date: context.verifyAt,
       format: 'binary',
       config,
     });
@@ -379,7 +389,7 @@ async function verifyDetached(signedBytes: Buffer, signatureText: string, contex
   const canonical = canonicalCrlf(signedBytes);
   const message = await openpgp.createMessage({ binary: new Uint8Array(canonical.buffer, canonical.byteOffset, canonical.byteLength) });
   try {
-    const result = await openpgp.verify({ message, signature, verificationKeys: context.memberKeys, format: 'binary' });
+    const result = await openpgp.verify({ message, signature, verificationKeys: context.memberKeys, format: 'binary', date: context.verifyAt });
     return await evaluateSignatures(result.signatures, context);
   } catch (error) {
     return { signed: true, valid: false, reason: `signature not verifiable: ${(error as Error).message}` };
@@ -394,7 +404,7 @@ async function verifyCleartext(text: string, context: OpenContext): Promise<Veri
   if (block.length > context.limits.maxArmorBytes) fail('too-large', `clearsigned block of ${block.length} characters exceeds ${context.limits.maxArmorBytes}`);
   try {
     const message = await openpgp.readCleartextMessage({ cleartextMessage: block });
-    const result = await openpgp.verify({ message, verificationKeys: context.memberKeys });
+    const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, date: context.verifyAt });
     return await evaluateSignatures(result.signatures, context);
   } catch (error) {
     return { signed: true, valid: false, reason: `unreadable clearsigned text: ${(error as Error).message}` };

@@ -1,10 +1,8 @@
 // Stage bind-signature: a valid signature counts only while fresh and only for the lists it names in its signed To/Cc.
+import { SIGNATURE_CLOCK_SKEW_MS } from '../../crypto/index.ts';
 import { proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
 import { signedRecipients } from '../signed-headers.ts';
-
-/** Clocks of senders and server disagree a little; more than this ahead is a signature dated into the future. */
-export const allowedClockSkewMs = 5 * 60_000;
 
 /**
  * Checked before authorize, from the signature alone, so the answer is the same whether or not the signer is a
@@ -31,7 +29,7 @@ function misuseOf(context: MessageContext): { code: 'stale-signature' | 'not-for
   if (signedAt && signedAt.getTime() < received - maxAgeHours * 3_600_000) {
     return { code: 'stale-signature', detail: `signed ${signedAt.toISOString()}, more than ${maxAgeHours} hours before it arrived` };
   }
-  if (signedAt && signedAt.getTime() > received + allowedClockSkewMs) {
+  if (signedAt && signedAt.getTime() > received + SIGNATURE_CLOCK_SKEW_MS) {
     return { code: 'stale-signature', detail: `signed ${signedAt.toISOString()}, later than its arrival (${context.receivedAt.toISOString()})` };
   }
   const recipients = signedRecipients(context);
