@@ -52,6 +52,8 @@ export interface ListWorldOptions {
   public?: Record<string, unknown>;
   /** More members of the announce list (YAML member entries), with their key files (path under config/ → contents). */
   extraAnnounceMembers?: Array<Record<string, unknown>>;
+  /** More members of the discussion list (YAML member entries); their key files go in `files`. */
+  extraDiscussionMembers?: Array<Record<string, unknown>>;
   files?: Record<string, string>;
   /** Deep-merged into server.yaml after the world's own settings (e.g. { admins: [...] }). */
   server?: Record<string, unknown>;
@@ -97,6 +99,7 @@ export async function startListWorld(options: ListWorldOptions = {}): Promise<Li
         member(security, ['recipient', 'moderator', 'admin'], 'security.asc'),
         member(vendorA, ['recipient'], 'vendor-a.asc'),
         member(vendorB, ['recipient'], 'vendor-b.asc'),
+        ...(options.extraDiscussionMembers ?? []),
       ],
     },
     [publicList]: {
