@@ -99,6 +99,8 @@ describe('http listener', () => {
     expect(html.headers.get('content-disposition')).toBe(`attachment; filename="evil.html"; filename*=UTF-8''evil.html`);
     expect(html.headers.get('content-security-policy')).toContain('sandbox');
     expect(await html.text()).toBe('<script>alert(1)</script>');
+    // Downloads are not kept by browsers or proxies: a message taken down is gone.
+    expect(html.headers.get('cache-control')).toBe('no-store');
     const png = await fetch(`${path}1`);
     expect(png.headers.get('content-type')).toBe('image/png');
     expect(Buffer.from(await png.arrayBuffer()).equals(pngBytes)).toBe(true);
@@ -106,7 +108,10 @@ describe('http listener', () => {
     expect(exe.headers.get('content-type')).toBe('application/octet-stream');
     expect(exe.headers.get('content-disposition')).toMatch(/^attachment; filename="[^"/\\]*"; /);
     expect((await fetch(`${path}3`)).status).toBe(404);
-    const page = await (await fetch(`${base}/lists/${applicationsList}/msg/${encodeURIComponent('attach/1@example.org')}`)).text();
+    const pageReply = await fetch(`${base}/lists/${applicationsList}/msg/${encodeURIComponent('attach/1@example.org')}`);
+    // Archive pages are revalidated on every view.
+    expect(pageReply.headers.get('cache-control')).toBe('no-cache');
+    const page = await pageReply.text();
     expect(page).toContain('/attachment/0" download>evil.html</a>');
   });
 
