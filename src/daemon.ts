@@ -1,5 +1,5 @@
 // Starts and stops the whole daemon: config, database, list keys, SMTP intake and the components other modules add.
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig } from './config/loader.ts';
 import type { Config, ConfigError, ServerConfig } from './config/types.ts';
@@ -121,6 +121,18 @@ export function loadListKey(config: Config, listName: string): Promise<ListKey> 
   });
 }
 
+/**
+ * The data directory holds the database and the lists' secret keys: only the daemon's user may enter it. One that
+ * already existed with wider permissions (made by hand, restored from a backup) is tightened, and the log says so.
+ */
+export function tightenDataDir(dataPath: string, logger: Logger): void {
+  mkdirSync(dataPath, { recursive: true, mode: 0o700 });
+  const mode = statSync(dataPath).mode & 0o777;
+  if (mode === 0o700) return;
+  chmodSync(dataPath, 0o700);
+  logger.warn({ dataDir: dataPath, mode: mode.toString(8), now: '700' }, 'data directory was open to other users; tightened to 0700');
+}
+
 export function databaseFile(config: Config): string {
   return join(config.server.dataPath, 'embargo.sqlite');
 }
@@ -132,6 +144,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let current = loaded.config;
   const logger = options.logger ?? createLogger(current.server.log.level);
 
+  tightenDataDir(current.server.dataPath, logger);
   const db = openDatabase(databaseFile(current));
   let smtp: SmtpIntake | null = null;
   let watcher: { close(): void } | null = null;
