@@ -1,4 +1,5 @@
 // Starts and stops the whole daemon: config, database, list keys, SMTP intake and the components other modules add.
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Component, ComponentFactory, DaemonContext } from './component.ts';
 import { loadConfig } from './config/loader.ts';
@@ -20,6 +21,7 @@ import type { Logger } from './util/log.ts';
 import { metrics } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { advisoriesComponent } from './advisories/component.ts';
+import { createMetricsComponent } from './web/metrics-server.ts';
 import { createSchedules } from './ops/schedules.ts';
 import { errorMessage } from './util/errors.ts';
 
@@ -34,8 +36,10 @@ const builtinComponents: ComponentFactory[] = [
   (context) => createPipelineWorker(context),
   // outbound delivery (src/smtp/): sends queued copies to the relay, wakes on every enqueue.
   (context) => createDeliveryComponent(context),
-  // http server (src/web/): public archive, list keys and WKD, /healthz, /metrics (port reported as 'http').
+  // http server (src/web/): public archive, list keys and WKD, /healthz (port reported as 'http').
   (context) => createHttpComponent(context),
+  // metrics listener (src/web/): /metrics on its own loopback port, never the public one (port reported as 'metrics').
+  (context) => createMetricsComponent(context),
   // advisories (src/advisories/): releases on schedules.embargoRelease, catch-up for late members, the audit trail.
   advisoriesComponent(),
   // scheduled jobs (src/ops/): key-expiry warnings, held-post digest, cleanup, on server.yaml schedules.
@@ -48,6 +52,8 @@ export interface Daemon {
   smtpPort: number;
   /** Set when an http component reported its port. */
   httpPort: number | null;
+  /** Set when the metrics listener reported its port. */
+  metricsPort: number | null;
   db: Db;
   spool: Spool;
   /** Graceful: stop accepting, finish transactions in flight, stop components, close the database. */
@@ -71,6 +77,18 @@ export class ConfigInvalidError extends Error {
   }
 }
 
+/**
+ * The data directory holds the database and the lists' secret keys: only the daemon's user may enter it. One that
+ * already existed with wider permissions (made by hand, restored from a backup) is tightened, and the log says so.
+ */
+export function tightenDataDir(dataPath: string, logger: Logger): void {
+  mkdirSync(dataPath, { recursive: true, mode: 0o700 });
+  const mode = statSync(dataPath).mode & 0o777;
+  if (mode === 0o700) return;
+  chmodSync(dataPath, 0o700);
+  logger.warn({ dataDir: dataPath, mode: mode.toString(8), now: '700' }, 'data directory was open to other users; tightened to 0700');
+}
+
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const configDir = resolve(options.configDir);
   const loaded = await loadConfig(configDir);
@@ -78,6 +96,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let current = loaded.config;
   const logger = options.logger ?? createLogger(current.server.log.level);
 
+  tightenDataDir(current.server.dataPath, logger);
   const db = openDatabase(databaseFile(current), migrations);
   let smtp: SmtpIntake | null = null;
   let watcher: { close(): void } | null = null;
@@ -201,7 +220,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
     });
 
-    logger.info({ smtpPort: intake.port, httpPort: ports.get('http') ?? null }, 'embargo ready');
+    logger.info({ smtpPort: intake.port, httpPort: ports.get('http') ?? null, metricsPort: ports.get('metrics') ?? null }, 'embargo ready');
 
     let stopping: Promise<void> | null = null;
     const stop = () => {
@@ -220,6 +239,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       config: () => current,
       smtpPort: intake.port,
       httpPort: ports.get('http') ?? null,
+      metricsPort: ports.get('metrics') ?? null,
       db,
       spool,
       stop,

@@ -1,4 +1,4 @@
-// Tables of advisories on announce lists: the advisory and its revisions, the change log, the audit trail, signed commands.
+// Tables of advisories on announce lists: the advisory and its revisions, the change log, the audit trail.
 import type { Migration } from '../store/migrations.ts';
 
 export const advisoryMigrations: Migration[] = [
@@ -71,13 +71,6 @@ export const advisoryMigrations: Migration[] = [
       );
       CREATE INDEX advisory_deliveries_by_advisory ON advisory_deliveries (advisory, revision, address);
       CREATE INDEX advisory_deliveries_outbound ON advisory_deliveries (outbound_id) WHERE outbound_id IS NOT NULL;
-
-      -- Signed control commands already carried out, by signature digest: a replayed command is refused.
-      CREATE TABLE advisory_commands (
-        digest TEXT PRIMARY KEY,
-        spool_id TEXT,
-        at INTEGER NOT NULL
-      ) WITHOUT ROWID;
     `,
   },
 ];

@@ -1,4 +1,4 @@
-// Owner of the advisory tables: every SQL statement on advisories, their revisions, events, audit trail and commands.
+// Owner of the advisory tables: every SQL statement on advisories, their revisions, events and audit trail.
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
 
@@ -431,15 +431,4 @@ export function revisionRecipients(db: Db, advisoryRowId: number, revision: numb
     else if (row.state !== 'failed') sent.add(row.address);
   }
   return { sent, withheld };
-}
-
-// ─── Signed commands ───────────────────────────────────────────────────────────────────────────────
-
-/** Records a signed command's digest; false when it was carried out before (a replay). */
-export function claimCommand(db: Db, digest: string, spoolId: string | null, now: Date): boolean {
-  return statement(db, 'INSERT OR IGNORE INTO advisory_commands (digest, spool_id, at) VALUES (?, ?, ?)').run(digest, spoolId, now.getTime()).changes === 1;
-}
-
-export function commandSeen(db: Db, digest: string): boolean {
-  return statement(db, 'SELECT 1 FROM advisory_commands WHERE digest = ?').get(digest) !== undefined;
 }

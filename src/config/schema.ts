@@ -32,6 +32,8 @@ export const serverSchema = z.strictObject({
         })
         .default({ connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100 }),
       socketTimeoutSeconds: z.number().int().positive().default(60),
+      /** Overall time for one DATA phase: a client trickling bytes is cut with 451 after it. */
+      dataTimeoutSeconds: z.number().int().positive().default(600),
     })
     .default({
       host: '127.0.0.1',
@@ -40,6 +42,7 @@ export const serverSchema = z.strictObject({
       maxRecipients: 50,
       rateLimit: { connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100 },
       socketTimeoutSeconds: 60,
+      dataTimeoutSeconds: 600,
     }),
   relay: hostPort(25)
     .extend({
@@ -54,6 +57,14 @@ export const serverSchema = z.strictObject({
   http: hostPort(8025)
     .extend({ enabled: z.boolean().default(true), publicUrl: z.string().url().optional() })
     .default({ host: '127.0.0.1', port: 8025, enabled: true }),
+  /** Prometheus /metrics on a listener of its own, never the public web one. */
+  metrics: hostPort(9425)
+    .extend({ enabled: z.boolean().default(true), listLabels: z.boolean().default(false) })
+    .default({ host: '127.0.0.1', port: 9425, enabled: true, listLabels: false }),
+  /** What a valid signature is good for: how old it may be when the post is processed. */
+  signatures: z
+    .strictObject({ maxAgeHours: z.number().positive().default(72) })
+    .default({ maxAgeHours: 72 }),
   admins: z.array(email).min(1),
   keys: z
     .strictObject({

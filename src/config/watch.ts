@@ -44,6 +44,9 @@ const restartOnly: Array<{ field: string; read: (server: ServerConfig) => unknow
   { field: 'http.host', read: (server) => server.http.host, keep: (next, running) => void (next.http.host = running.http.host) },
   { field: 'http.port', read: (server) => server.http.port, keep: (next, running) => void (next.http.port = running.http.port) },
   { field: 'http.enabled', read: (server) => server.http.enabled, keep: (next, running) => void (next.http.enabled = running.http.enabled) },
+  { field: 'metrics.host', read: (server) => server.metrics.host, keep: (next, running) => void (next.metrics.host = running.metrics.host) },
+  { field: 'metrics.port', read: (server) => server.metrics.port, keep: (next, running) => void (next.metrics.port = running.metrics.port) },
+  { field: 'metrics.enabled', read: (server) => server.metrics.enabled, keep: (next, running) => void (next.metrics.enabled = running.metrics.enabled) },
   {
     field: 'dataDir',
     read: (server) => server.dataPath,

@@ -41,6 +41,11 @@ export interface Verification {
   signingFingerprint?: string;
   signingKeyId?: string;
   signedAt?: Date;
+  /**
+   * SHA-256 (hex) of the signature's hashed area and hash prefix, readable whether or not the key is known: with the
+   * signed content, the identity of one signature, so the lists accept it once however it is wrapped.
+   */
+  digest?: string;
   /** The member address whose registered key made the valid signature, if any. */
   memberAddress?: string;
   /** Why the signature does not count, for bounces and logs (never message content). */
@@ -66,6 +71,11 @@ export interface OpenedMessage {
    * clearsigned block with unsigned text or other parts around it, e.g. an HTML twin or attachments).
    */
   signatureCovers?: 'entity' | 'part';
+  /**
+   * Parts of the post left out of `entity` because neither the signature nor the encryption covers them (the HTML twin
+   * or attachments beside an inline PGP block), described for the readers' note: type and file name, never content.
+   */
+  droppedParts?: string[];
 }
 
 /** A typed failure: bad input, not a bug. */
@@ -124,7 +134,7 @@ export interface SealInput {
 
 export { ensureListKey, importListKey, listKeyFile, generateMemberKey } from './list-keys.ts';
 export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, KeyReadError } from './member-keys.ts';
-export { openMessage, DEFAULT_LIMITS } from './open.ts';
+export { openMessage, DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './open.ts';
 export {
   sealFanout,
   sealFanoutNaive,

@@ -1,4 +1,5 @@
 // Incoming OpenPGP mail in every form real clients send: decrypts with the list key, verifies signatures, and binds them to member keys.
+import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import type { CryptoFailure, Limits, ListKey, MemberKey, OpenResult, OpenedMessage, Verification } from './index.ts';
 import { unlockedListKey, type UnlockedListKey } from './list-keys.ts';
@@ -18,7 +19,15 @@ interface Member {
   key: MemberKey;
 }
 
+/**
+ * Senders' clocks run a little ahead at times: a signature up to this far in the future still verifies (openpgp.js
+ * would refuse anything after "now"). The lists refuse what is further ahead, and old signatures, with a clear reason.
+ */
+export const SIGNATURE_CLOCK_SKEW_MS = 5 * 60_000;
+
 interface OpenContext {
+  /** Signatures are verified as of this time: now plus the allowed clock skew. */
+  verifyAt: Date;
   list: UnlockedListKey;
   members: Member[];
   memberKeys: openpgp.PublicKey[];
@@ -66,6 +75,7 @@ export async function openMessage(
     const memberKeys: openpgp.PublicKey[] = [];
     for (const member of options.members) memberKeys.push(await openpgpKeyOf(member.key));
     const context: OpenContext = {
+      verifyAt: new Date(Date.now() + SIGNATURE_CLOCK_SKEW_MS),
       list: unlockedListKey(options.listKey),
       members: options.members,
       memberKeys,
@@ -77,6 +87,18 @@ export async function openMessage(
     if (error instanceof OpenFailure) return { ok: false, failure: error.failure };
     throw error;
   }
+}
+
+function leafParts(entity: MimeEntity): MimeEntity[] {
+  return entity.children.length === 0 ? [entity] : entity.children.flatMap(leafParts);
+}
+
+/** `text/html`, or `"patch.diff" (text/x-diff)`: what readers need to ask the poster for it; no content. */
+function describePart(part: MimeEntity): string {
+  const disposition = headerValue(part.headers, 'content-disposition') ?? '';
+  const named = /filename\*?="?([^";]+)"?/i.exec(disposition)?.[1] ?? part.contentType.params.name;
+  const name = named ? `"${named.replace(/[\r\n"]/g, '').slice(0, 100)}" ` : '';
+  return name ? `${name}(${part.contentType.type})` : `${part.contentType.type} part`;
 }
 
 function childOfType(entity: MimeEntity, type: string): MimeEntity | undefined {
@@ -136,6 +158,7 @@ async function openEntity(entity: MimeEntity, context: OpenContext): Promise<Ope
         covers = plainTextOnlyClearsigned(plainText) ? 'entity' : 'part';
       }
       const header = Buffer.from('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n');
+      const dropped = leafParts(entity).filter((part) => part !== inline).map(describePart);
       return {
         encrypted: decrypted.encrypted,
         entity: Buffer.concat([header, plaintext]),
@@ -143,6 +166,7 @@ async function openEntity(entity: MimeEntity, context: OpenContext): Promise<Ope
         verification,
         format: 'inline',
         signatureCovers: covers,
+        ...(dropped.length > 0 ? { droppedParts: dropped } : {}),
       };
     }
     const verification = await verifyCleartext(text, context);
@@ -327,7 +351,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
   if (recipients.length === 0) {
     // Not encrypted at all: an opaque signed message (gpg --sign --armor).
     try {
-      const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, format: 'binary', config });
+      const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, format: 'binary', config, date: context.verifyAt });
       const plaintext = bufferView(result.data as Uint8Array);
       return { plaintext, verification: await evaluateSignatures(result.signatures, context), encrypted: false };
     } catch (error) {
@@ -344,6 +368,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
       message,
       decryptionKeys: context.list.privateKey,
       verificationKeys: context.memberKeys,
+      date: context.verifyAt,
       format: 'binary',
       config,
     });
@@ -365,7 +390,7 @@ async function verifyDetached(signedBytes: Buffer, signatureText: string, contex
   const canonical = canonicalCrlf(signedBytes);
   const message = await openpgp.createMessage({ binary: new Uint8Array(canonical.buffer, canonical.byteOffset, canonical.byteLength) });
   try {
-    const result = await openpgp.verify({ message, signature, verificationKeys: context.memberKeys, format: 'binary' });
+    const result = await openpgp.verify({ message, signature, verificationKeys: context.memberKeys, format: 'binary', date: context.verifyAt });
     return await evaluateSignatures(result.signatures, context);
   } catch (error) {
     return { signed: true, valid: false, reason: `signature not verifiable: ${(error as Error).message}` };
@@ -380,7 +405,7 @@ async function verifyCleartext(text: string, context: OpenContext): Promise<Veri
   if (block.length > context.limits.maxArmorBytes) fail('too-large', `clearsigned block of ${block.length} characters exceeds ${context.limits.maxArmorBytes}`);
   try {
     const message = await openpgp.readCleartextMessage({ cleartextMessage: block });
-    const result = await openpgp.verify({ message, verificationKeys: context.memberKeys });
+    const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, date: context.verifyAt });
     return await evaluateSignatures(result.signatures, context);
   } catch (error) {
     return { signed: true, valid: false, reason: `unreadable clearsigned text: ${(error as Error).message}` };
@@ -407,6 +432,16 @@ function membersWithKeyId(keyIdHex: string, context: OpenContext): Array<{ membe
   return matches.sort((a, b) => Number(b.member.address.toLowerCase() === context.fromAddress) - Number(a.member.address.toLowerCase() === context.fromAddress));
 }
 
+/**
+ * What identifies one signature: its hashed area (type, algorithms, creation time, issuer) and the hash prefix, which
+ * the signature itself protects. Not the unhashed subpackets or the MPIs' encoding, which anyone can change without
+ * breaking the signature.
+ */
+function signatureDigest(packet: openpgp.SignaturePacket | undefined): string | undefined {
+  if (!packet?.signatureData || !packet.signedHashValue) return undefined;
+  return createHash('sha256').update(packet.signatureData).update(packet.signedHashValue).digest('hex');
+}
+
 /** A signature counts only when openpgp.js verified it with a member's registered key that is neither revoked nor expired. */
 async function evaluateSignatures(signatures: SignatureResults, context: OpenContext): Promise<Verification> {
   if (signatures.length === 0) return UNSIGNED;
@@ -414,14 +449,16 @@ async function evaluateSignatures(signatures: SignatureResults, context: OpenCon
   for (const signature of signatures) {
     const keyIdHex = signature.keyID.toHex();
     let signedAt: Date | undefined;
+    let digest: string | undefined;
     try {
       const packet = (await signature.signature).packets[0];
       signedAt = packet?.created ?? undefined;
+      digest = signatureDigest(packet);
     } catch {
       signedAt = undefined;
     }
     const matches = membersWithKeyId(keyIdHex, context);
-    const base: Verification = { signed: true, valid: false, signingKeyId: keyIdHex.toUpperCase(), signedAt };
+    const base: Verification = { signed: true, valid: false, signingKeyId: keyIdHex.toUpperCase(), signedAt, ...(digest ? { digest } : {}) };
     if (matches.length === 0) {
       best ??= { ...base, reason: 'signed by a key that belongs to no member' };
       continue;

@@ -14,6 +14,8 @@ export type RejectCode =
   | 'bad-signature'
   | 'not-authorized'
   | 'replay'
+  | 'stale-signature'
+  | 'not-for-this-list'
   | 'too-large'
   | 'rate-limited'
   | 'no-sender'
@@ -79,8 +81,10 @@ export interface MessageContext {
   opened?: OpenedMessage;
   /** Headers of the poster's entity (inside the encryption), set by decrypt. */
   inner?: SplitMessage;
-  /** The member whose registered key made a valid signature, set by verify. */
+  /** The member whose registered key made a valid signature, set by verify (and cleared by bind-signature on public lists). */
   signer?: Member;
+  /** Set by bind-signature when a signature is valid but not for this use (too old, from the future, for other lists). */
+  signatureMisuse?: string;
   /** The member the post is from, set by authorize (null on public lists for non-members). */
   poster?: Member | null;
   clean?: CleanCopy;

@@ -60,4 +60,18 @@ export const listMigrations: Migration[] = [
       CREATE INDEX post_counts_sender ON post_counts(list, sender_digest, posted_at);
     `,
   },
+  {
+    id: 'lists-002-accepted-signatures',
+    sql: `
+      -- A signature is accepted once, whichever list (or command address) it reaches: invariant 7. Keyed by the
+      -- digest of the signature's protected part, so wrapping it differently (signed-only, then encrypted) is the same.
+      CREATE TABLE accepted_signatures (
+        digest TEXT PRIMARY KEY,
+        -- The spool row that used it: the same SMTP transaction addressed to several lists counts once.
+        spool_id TEXT NOT NULL,
+        list TEXT NOT NULL,
+        accepted_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -40,10 +40,19 @@ export function listHeaders(config: Config, list: ListConfig): HeaderList {
   return headers;
 }
 
-/** "Poster Name via LIST" <LIST@DOMAIN>: the list sends, so DMARC checks the list's domain, and readers still see who wrote. */
+/**
+ * "Poster Name via LIST" <LIST@DOMAIN>: the list sends, so DMARC checks the list's domain, and readers still see who
+ * wrote. The organisation from the config stands in only inside an encrypted list's copies, never on a public list.
+ */
 export function rewrittenFrom(list: ListConfig, poster: Mailbox | null, member: Member | null | undefined): string {
-  const who = poster?.name || member?.organisation || poster?.address || 'someone';
+  const organisation = list.kind === 'public' ? undefined : member?.organisation;
+  const who = poster?.name || organisation || poster?.address || 'someone';
   return `${quoteDisplayName(`${who} via ${list.name}`)} <${list.address}>`;
+}
+
+/** The list's own name and address: the From of encrypted copies, which says nothing about the poster. */
+export function listFrom(list: ListConfig): string {
+  return `${quoteDisplayName(list.name)} <${list.address}>`;
 }
 
 export function replyToFor(list: ListConfig, poster: Mailbox | null): string | null {

@@ -2,6 +2,7 @@
 import type { MessageContext, StageResult } from './context.ts';
 import { archive } from './stages/archive.ts';
 import { authorize } from './stages/authorize.ts';
+import { bindSignature } from './stages/bind-signature.ts';
 import { buildCleanCopy } from './stages/build-clean-copy.ts';
 import { checkSize } from './stages/check-size.ts';
 import { decrypt } from './stages/decrypt.ts';
@@ -23,8 +24,9 @@ export const postPipeline = [
   'check-size', //        the list's size limit: reject
   'decrypt', //           list key; private lists take only encrypted posts
   'verify', //            private lists: a valid signature by a member's registered key
+  'bind-signature', //    the signature is fresh (signatures.maxAgeHours, no future date) and its signed To/Cc name the list
   'authorize', //         announce: posters only; discussion: any member; From and signing key are the same member
-  'detect-replay', //     the same signature or Message-ID again: reject (public: discard)
+  'detect-replay', //     a signature any list accepted, or the same Message-ID again: reject (public: discard)
   'limit-rate', //        public lists: posts per sender per hour
   'moderate', //          moderated lists: hold until a moderator decides
   'build-clean-copy', //  From rewritten, List-* headers, verification note
@@ -43,6 +45,7 @@ export const stages: Record<StageId, Stage> = {
   'check-size': checkSize,
   decrypt,
   verify,
+  'bind-signature': bindSignature,
   authorize,
   'detect-replay': detectReplay,
   'limit-rate': limitRate,

@@ -20,6 +20,18 @@ export function rejectionText(config: Config, list: ListConfig, code: RejectCode
   } else if (code === 'moderator-rejected') {
     lines.push('A moderator of the list declined it.');
     if (moderatorReason) lines.push('', `Reason given: ${moderatorReason.replace(/[\r\n]+/g, ' ').slice(0, 500)}`);
+  } else if (code === 'stale-signature') {
+    // Decided from the signature alone, before membership: saying so reveals nothing about who is on the list.
+    lines.push(
+      `Its signature was made more than ${config.server.signatures.maxAgeHours} hours before it reached the list, or is dated in the future.`,
+      'A signature counts only while it is fresh, so that an old signed message cannot be sent again.',
+      'Sign it again now (check your computer\'s clock) and send it again.',
+    );
+  } else if (code === 'not-for-this-list') {
+    lines.push(
+      `Its signed To and Cc lines do not name ${list.address}: a signed message counts only for the lists it was addressed to.`,
+      `Address it to ${list.address}, sign it again and send it again.`,
+    );
   } else if (code === 'bad-input') {
     lines.push('It could not be read: its MIME structure or OpenPGP data is malformed, too deeply nested or too large once decompressed. Send it again from an ordinary mail client.');
   } else if (list.kind === 'public') {

@@ -156,8 +156,9 @@ async function adminSummaries(services: JobServices, config: Config, result: Key
   for (const list of config.lists.values()) {
     for (const admin of adminAddresses(config, list)) perAdmin.set(admin, [...(perAdmin.get(admin) ?? []), list]);
   }
+  // No organisation: admins without a key get the summary in clear, and queue rows must not carry organisations.
   const line = (entry: ExpiringKey, verb: string) =>
-    `  ${entry.address}${entry.organisation ? ` (${entry.organisation})` : ''}: key ${entry.fingerprint} ${verb} ${entry.expiresAt.toISOString().slice(0, 10)} [${entry.lists.join(', ')}]`;
+    `  ${entry.address}: key ${entry.fingerprint} ${verb} ${entry.expiresAt.toISOString().slice(0, 10)} [${entry.lists.join(', ')}]`;
   const mail: ListMail[] = [];
   for (const [admin, lists] of perAdmin) {
     const names = new Set(lists.map((list) => list.name));

@@ -16,7 +16,8 @@ export type BounceOutcome =
   /** Not a bounce we can attribute: forged or malformed token, row purged, or token of another list. Drop it. */
   | { action: 'discard'; reason: 'bad-token' | 'unknown-row' | 'wrong-list' }
   /** Attributed, but it does not count: an auto-reply, a delay warning, a success notice, or a repeat for the same copy. */
-  | { action: 'ignore'; list: string; address: string; rowId: number; reason: 'auto-reply' | 'delay-warning' | 'not-a-failure' | 'duplicate' }
+  /** `duplicate`: this token counted before; `same-day`: the member's score already rose within the last day. */
+  | { action: 'ignore'; list: string; address: string; rowId: number; reason: 'auto-reply' | 'delay-warning' | 'not-a-failure' | 'duplicate' | 'same-day' }
   | {
       action: 'scored';
       list: string;
@@ -106,10 +107,11 @@ export function assessBounce(db: Db, input: BounceInput): BounceAssessment {
 
   const weight = reading.verdict === 'failure' ? hardWeight : unknownWeight;
   const reason = [reading.status, reading.diagnostic].filter(Boolean).join(' ') || `${reading.kind} bounce`;
-  const scoring = { list, address, rowId, weight, now, threshold, halfLifeMs };
+  const scoring = { list, address, rowId, spoolId: row.spoolId, weight, now, threshold, halfLifeMs };
   const next = nextScore(db, scoring);
-  // One copy counts once, however many reports come back for it (a DSN and then a plain notice, retransmissions).
-  if (!next) return { outcome: { action: 'ignore', list, address, rowId, reason: 'duplicate' }, record: null };
+  // One copy counts once, ever, however many reports come back for it (a DSN and then a plain notice,
+  // retransmissions, forgeries by someone who saw the return path); and a member's score rises once a day at most.
+  if (next === 'duplicate' || next === 'same-day') return { outcome: { action: 'ignore', list, address, rowId, reason: next }, record: null };
   return {
     outcome: {
       action: 'scored',
@@ -133,27 +135,48 @@ interface Scoring {
   list: string;
   address: string;
   rowId: number;
+  /** The post the bounced copy carried (null for notices, which count as a post of their own). */
+  spoolId: string | null;
   weight: number;
   now: number;
   threshold: number;
   halfLifeMs: number;
 }
 
-/** The member's score after this bounce, or null when this copy was already counted. */
-function nextScore(db: Db, scoring: Scoring): { score: number; alreadySuspended: boolean; suspendNow: boolean } | null {
+/** Like Mailman: one bounce a day raises a member's score, however many arrive. */
+const scoreIntervalMs = 86_400_000;
+
+/** A suspension needs bounces for at least this many different posts: one lost post is not a dead address. */
+const minimumPostsForSuspension = 2;
+
+/** The member's score after this bounce, or why the bounce does not count. */
+function nextScore(db: Db, scoring: Scoring): { score: number; alreadySuspended: boolean; suspendNow: boolean } | 'duplicate' | 'same-day' {
+  if (statement(db, 'SELECT 1 FROM counted_bounces WHERE row_id = ?').get(scoring.rowId)) return 'duplicate';
+  const recent = statement(db, 'SELECT 1 FROM counted_bounces WHERE list = ? AND address = ? AND counted_at > ? AND cleared_at IS NULL LIMIT 1').get(
+    scoring.list,
+    scoring.address,
+    scoring.now - scoreIntervalMs,
+  );
+  if (recent) return 'same-day';
   const existing = db.prepare('SELECT * FROM member_bounces WHERE list = ? AND address = ?').get(scoring.list, scoring.address) as BounceRecordRow | undefined;
-  if (existing?.last_row_id === scoring.rowId) return null;
   const previous = existing ? decay(existing.score, scoring.now - existing.scored_at, scoring.halfLifeMs) : 0;
   const score = previous + scoring.weight;
   const alreadySuspended = existing?.suspended_at != null;
-  return { score, alreadySuspended, suspendNow: !alreadySuspended && score >= scoring.threshold };
+  const { posts } = statement(
+    db,
+    `SELECT COUNT(DISTINCT coalesce(spool_id, 'row:' || row_id)) AS posts FROM counted_bounces
+      WHERE list = ? AND address = ? AND cleared_at IS NULL AND coalesce(spool_id, 'row:' || row_id) != coalesce(?, 'row:' || ?)`,
+  ).get(scoring.list, scoring.address, scoring.spoolId, scoring.rowId) as { posts: number };
+  const enoughPosts = posts + 1 >= minimumPostsForSuspension;
+  return { score, alreadySuspended, suspendNow: !alreadySuspended && score >= scoring.threshold && enoughPosts };
 }
 
 /** Writes the bounce: reads the record again, so a write run later than its assessment still adds to what is stored. */
 function recordBounce(db: Db, scoring: Scoring, reason: string): void {
   const next = nextScore(db, scoring);
-  if (!next) return;
+  if (next === 'duplicate' || next === 'same-day') return;
   const { list, address, rowId, now } = scoring;
+  statement(db, 'INSERT INTO counted_bounces (row_id, list, address, spool_id, counted_at) VALUES (?, ?, ?, ?, ?)').run(rowId, list, address, scoring.spoolId, now);
   db.prepare(
     `INSERT INTO member_bounces (list, address, score, scored_at, bounces_total, last_bounce_at, last_reason, suspended_at, last_row_id)
      VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
@@ -202,6 +225,8 @@ export function resetBounces(
       | { suspended_at: number | null }
       | undefined;
     db.prepare('DELETE FROM member_bounces WHERE list = ? AND address = ?').run(list, lower);
+    // The bounces counted so far no longer count towards a suspension; their tokens still never count again.
+    db.prepare('UPDATE counted_bounces SET cleared_at = ? WHERE list = ? AND address = ? AND cleared_at IS NULL').run(now, list, lower);
     const requeued = options.requeue ? requeueSuspendedRows(db, list, lower, now) : 0;
     return { found: row !== undefined, wasSuspended: row?.suspended_at != null, requeued };
   })();

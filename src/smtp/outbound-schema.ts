@@ -55,4 +55,22 @@ export const outboundMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 'outbound-002-counted-bounces',
+    sql: `
+      -- Every bounce that raised a score, by the queue row its VERP token names: a token counts once, ever (return
+      -- paths cross every relay in clear, so anyone who saw one can send forged reports for it as often as they like).
+      CREATE TABLE counted_bounces (
+        row_id INTEGER PRIMARY KEY,
+        list TEXT NOT NULL,
+        address TEXT NOT NULL,
+        -- The post the bounced copy carried: a suspension needs bounces for two different posts.
+        spool_id TEXT,
+        counted_at INTEGER NOT NULL,
+        -- Set when an admin re-enables the member: the bounce no longer counts towards a suspension, its token still never counts again.
+        cleared_at INTEGER
+      );
+      CREATE INDEX counted_bounces_member ON counted_bounces(list, address, counted_at);
+    `,
+  },
 ];

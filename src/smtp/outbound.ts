@@ -406,7 +406,7 @@ export function cleanupOutbound(db: Db, retentionDays: number, now: number = Dat
 }
 
 /** The list and member address a queue row went to, for bounce matching. */
-export function rowRecipient(db: Db, id: number): { list: string; recipient: string } | null {
-  const row = db.prepare('SELECT list, recipient FROM outbound WHERE id = ?').get(id) as { list: string; recipient: string } | undefined;
-  return row ?? null;
+export function rowRecipient(db: Db, id: number): { list: string; recipient: string; spoolId: string | null } | null {
+  const row = db.prepare('SELECT list, recipient, spool_id FROM outbound WHERE id = ?').get(id) as { list: string; recipient: string; spool_id: string | null } | undefined;
+  return row ? { list: row.list, recipient: row.recipient, spoolId: row.spool_id } : null;
 }

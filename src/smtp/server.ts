@@ -213,20 +213,38 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
       const finish = (error: Error | null, message?: string) => {
         if (finished) return;
         finished = true;
+        clearTimeout(deadline);
         finishTransaction();
         callback(error, message);
       };
+      // The idle timeout restarts with every byte, so a client trickling one byte at a time would hold the connection
+      // (and a transaction slot) forever: DATA as a whole gets smtp.dataTimeoutSeconds, then 451 and the connection closes.
+      const deadline = setTimeout(() => {
+        if (finished) return;
+        finished = true;
+        finishTransaction();
+        chunks.length = 0;
+        metrics.increment('embargo_smtp_refused_total', { reason: 'data-timeout', code: '451' }, 1, 'SMTP refusals by reason and reply code');
+        logger.info({ cid: session.id, remoteAddress: session.remoteAddress, size: received }, 'smtp data deadline passed; connection closed');
+        const connection = [...server.connections].find((candidate: { id?: string }) => candidate.id === session.id) as
+          | { send(code: number, text: string): void; close(): void }
+          | undefined;
+        connection?.send(451, '4.4.2 message data not received in time; closing connection');
+        connection?.close();
+      }, smtpSettings().dataTimeoutSeconds * 1000);
 
       stream.on('data', (chunk: Buffer) => {
         received += chunk.length;
         // Keep reading to the end of DATA (the protocol needs it) but stop holding bytes past the limit.
-        if (received <= limit) chunks.push(chunk);
+        if (!finished && received <= limit) chunks.push(chunk);
       });
       stream.on('error', (error: Error) => {
         logger.info({ cid: session.id, err: error.message }, 'smtp data stream failed');
         finish(smtpError(451, '4.3.0 temporarily unable to store message'));
       });
       stream.on('end', () => {
+        if (finished) return;
+        clearTimeout(deadline);
         metrics.increment('embargo_smtp_received_total', {}, 1, 'Messages received (end of DATA), whether stored or refused');
         if (stream.sizeExceeded || received > limit) {
           metrics.increment('embargo_smtp_refused_total', { reason: 'too-big', code: '552' }, 1, 'SMTP refusals by reason and reply code');

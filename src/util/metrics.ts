@@ -70,3 +70,8 @@ export const metrics = {
     return lines.join('\n') + '\n';
   },
 };
+
+/** The `list` label of a per-list series: a private list's name only when the admin asked for it (metrics.listLabels). */
+export function listLabel(listLabels: boolean, list: { name: string; kind: string }): string {
+  return list.kind === 'public' || listLabels ? list.name : 'private';
+}

@@ -1,4 +1,4 @@
-// The daemon's HTTP listener: public archive pages, list keys and WKD, health and metrics; read-only, GET and HEAD only.
+// The daemon's public HTTP listener: archive pages, list keys and WKD, health; read-only, GET and HEAD only.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config, ListConfig } from '../config/types.ts';
@@ -229,7 +229,6 @@ export function createWebServer(options: WebServerOptions): WebServer {
       db.prepare('SELECT 1').get();
       return { name: 'healthz', reply: text(200, 'ok\n') };
     }
-    if (url.pathname === '/metrics') return { name: 'metrics', reply: { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: metrics.render() } };
     if (head === 'keys' && name !== undefined && rest.length === 0 && name.endsWith('.asc')) {
       const key = options.listKeys(name.slice(0, -4));
       if (!key || !options.config().lists.has(name.slice(0, -4))) return { name: 'key', reply: text(404, 'no such list key\n') };
@@ -240,7 +239,10 @@ export function createWebServer(options: WebServerOptions): WebServer {
       const list = publicList(name);
       if (!list) return { name: 'list', reply: notFound() };
       if (rest.length === 0) return { name: 'list', reply: redirect(listPath(list.name)) };
-      return { name: 'list', reply: await listRoute(list, rest, url) };
+      const reply = await listRoute(list, rest, url);
+      // Archive pages change (new posts, a message taken down): caches revalidate; downloads are not kept at all.
+      const cacheControl = reply.headers?.['Content-Disposition'] ? 'no-store' : 'no-cache';
+      return { name: 'list', reply: { ...reply, headers: { 'Cache-Control': cacheControl, ...reply.headers } } };
     }
     return { name: 'not-found', reply: notFound() };
   }

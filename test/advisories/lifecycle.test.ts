@@ -17,7 +17,7 @@ import {
   sendCommand,
   startAdvisoryWorld,
 } from '../helpers/advisories.ts';
-import { announce, armoredPart, decryptCopy, headerOf, person, publicList, type ListWorld, type Person } from '../helpers/lists.ts';
+import { announce, armoredPart, copiesOfPost, decryptCopy, headerOf, person, publicList, type ListWorld, type Person } from '../helpers/lists.ts';
 import type { RelayMessage } from '../helpers/relay.ts';
 
 let world: ListWorld;
@@ -45,12 +45,13 @@ function signedParts(raw: string): { signed: string; signature: string } {
   return { signed: raw.slice(start, end), signature: raw.slice(signatureStart, signatureEnd) };
 }
 
-async function waitForCopy(to: string, messageId: string, from: number, timeoutMs = 30_000): Promise<RelayMessage> {
+/** A member's copy of the post spooled as `spoolId` (encrypted copies carry the server's Message-ID, made from it). */
+async function waitForCopy(to: string, spoolId: string, from: number, timeoutMs = 30_000): Promise<RelayMessage> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = messagesWithId(world.relay.messages.slice(from), messageId).find((message) => message.to.includes(to));
+    const found = copiesOfPost(world.relay.messages.slice(from), spoolId).find((message) => message.to.includes(to));
     if (found) return found;
-    if (Date.now() > deadline) throw new Error(`no copy of <${messageId}> reached ${to}`);
+    if (Date.now() > deadline) throw new Error(`no copy of post ${spoolId} reached ${to}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -157,7 +158,7 @@ describe('control', () => {
 });
 
 describe('audit trail and late members', () => {
-  let advisory: { messageId: string };
+  let advisory: { messageId: string; spoolId: string };
 
   beforeAll(async () => {
     advisory = await postAdvisory(world, { subject: 'XSA-1004: auditmoose', body: `Embargo-Until: ${hoursFromNow(24)}\n\nauditmoosemarker` });
@@ -173,7 +174,7 @@ describe('audit trail and late members', () => {
       expect(entry).toMatchObject({ organisation: member.name, fingerprint: member.fingerprint, revision: 1, state: 'delivered' });
       expect(entry.deliveredAt).not.toBeNull();
       // The key the copy was actually encrypted to: the key id in the copy's session-key packet.
-      const copy = messagesWithId(world.relay.messages, advisory.messageId).find((message) => message.to.includes(member.address))!;
+      const copy = copiesOfPost(world.relay.messages, advisory.spoolId).find((message) => message.to.includes(member.address))!;
       const packets = await member.gpg.listPackets(armoredPart(copy.raw));
       const keyIds = [...packets.matchAll(/pubkey enc packet: version \d+, algo \d+, keyid ([0-9A-F]{16})/g)].map((match) => match[1]);
       expect(keyIds).toEqual([entry.encryptedTo!.slice(-16)]);
@@ -192,7 +193,7 @@ describe('audit trail and late members', () => {
     let mark = world.relay.messages.length;
     writeFileSync(join(world.daemon.config.configDir, 'keys', 'vendor-d.asc'), late.armored);
     editAnnounceList((list) => list.members.push({ email: late.address, organisation: late.name, key: '../keys/vendor-d.asc', roles: ['recipient'] }));
-    const lateCopy = await waitForCopy(late.address, advisory.messageId, mark);
+    const lateCopy = await waitForCopy(late.address, advisory.spoolId, mark);
     const decrypted = await decryptCopy(late, lateCopy);
     expect(decrypted.has('DECRYPTION_OKAY')).toBe(true);
     expect(decrypted.stdout.toString()).toContain('auditmoosemarker');
@@ -202,7 +203,7 @@ describe('audit trail and late members', () => {
     extraPeople.push(renewed);
     mark = world.relay.messages.length;
     writeFileSync(join(world.daemon.config.configDir, 'keys', 'vendor-c.asc'), renewed.armored);
-    const fixedCopy = await waitForCopy(world.expired.address, advisory.messageId, mark);
+    const fixedCopy = await waitForCopy(world.expired.address, advisory.spoolId, mark);
     expect((await decryptCopy(renewed, fixedCopy)).stdout.toString()).toContain('auditmoosemarker');
 
     await world.settle();
@@ -213,7 +214,7 @@ describe('audit trail and late members', () => {
     // An admin's resend is one more recorded copy.
     mark = world.relay.messages.length;
     expect((await cli('resend', 'XSA-1004', '--to', world.vendorA.address)).code).toBe(0);
-    await waitForCopy(world.vendorA.address, advisory.messageId, mark);
+    await waitForCopy(world.vendorA.address, advisory.spoolId, mark);
     await world.settle();
     const after = JSON.parse((await cli('audit', 'XSA-1004', '--json')).stdout) as Array<{ address: string; cause: string; state: string }>;
     expect(after.filter((entry) => entry.address === world.vendorA.address).map((entry) => entry.cause)).toEqual(['post', 'resend']);

@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 async function scrape(): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${daemon.metricsPort}/metrics`)).text();
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;

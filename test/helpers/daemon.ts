@@ -69,6 +69,7 @@ export function makeTestConfig(options: TestConfigOptions = {}): TestConfig {
     dataDir,
     smtp: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
+    metrics: { host: '127.0.0.1', port: 0 },
     relay: options.relay ?? { host: '127.0.0.1', port: 9 },
     // The weekly and daily jobs would otherwise fire whenever a test happens to run at 09:00 on a Monday:
     // tests that want them set their own schedule or call the job with a driven clock.
@@ -111,6 +112,8 @@ export interface TestDaemon {
   config: TestConfig;
   smtpPort: number;
   httpPort: number | null;
+  /** The separate metrics listener's port (null when metrics.enabled is false). */
+  metricsPort: number | null;
   /** The Daemon object (in-process mode only). */
   daemon: Daemon | null;
   /** The child process (child mode only). */
@@ -212,6 +215,7 @@ export async function startTestDaemon(options: StartTestDaemonOptions = {}): Pro
       config,
       smtpPort: daemon.smtpPort,
       httpPort: daemon.httpPort,
+      metricsPort: daemon.metricsPort,
       daemon,
       child: null,
       logs: () => logs.lines,
@@ -260,6 +264,7 @@ export async function startTestDaemon(options: StartTestDaemonOptions = {}): Pro
     config,
     smtpPort: Number(ready.smtpPort),
     httpPort: typeof ready.httpPort === 'number' ? ready.httpPort : null,
+    metricsPort: typeof ready.metricsPort === 'number' ? ready.metricsPort : null,
     daemon: null,
     child,
     logs: () => logs.lines,

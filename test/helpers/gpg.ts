@@ -78,7 +78,8 @@ export interface GpgHome {
 
 const BASE_ARGS = ['--batch', '--yes', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', '--trust-model', 'always', '--no-auto-key-locate'];
 
-function gpgTime(date: Date): string {
+/** A time for gpg --faked-system-time (append '!' to freeze the clock there). */
+export function gpgTime(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
 }
 

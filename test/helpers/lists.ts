@@ -52,6 +52,8 @@ export interface ListWorldOptions {
   public?: Record<string, unknown>;
   /** More members of the announce list (YAML member entries), with their key files (path under config/ → contents). */
   extraAnnounceMembers?: Array<Record<string, unknown>>;
+  /** More members of the discussion list (YAML member entries); their key files go in `files`. */
+  extraDiscussionMembers?: Array<Record<string, unknown>>;
   files?: Record<string, string>;
   /** Deep-merged into server.yaml after the world's own settings (e.g. { admins: [...] }). */
   server?: Record<string, unknown>;
@@ -97,6 +99,7 @@ export async function startListWorld(options: ListWorldOptions = {}): Promise<Li
         member(security, ['recipient', 'moderator', 'admin'], 'security.asc'),
         member(vendorA, ['recipient'], 'vendor-a.asc'),
         member(vendorB, ['recipient'], 'vendor-b.asc'),
+        ...(options.extraDiscussionMembers ?? []),
       ],
     },
     [publicList]: {
@@ -254,6 +257,12 @@ export async function buildPost(world: ListWorld, options: PostOptions): Promise
     };
   }
   return { messageId, raw: head + entity };
+}
+
+/** The members' copies of one post to an encrypted list: on the wire they carry the server's Message-ID, made from the spool id. */
+export function copiesOfPost(messages: RelayMessage[], spoolId: string): RelayMessage[] {
+  const prefix = `<${spoolId.toLowerCase()}.`;
+  return messages.filter((message) => headerOf(message.raw, 'Message-ID')?.startsWith(prefix));
 }
 
 /** The armored OpenPGP message inside a received PGP/MIME copy. */

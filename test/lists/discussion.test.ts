@@ -1,6 +1,6 @@
 // End to end: the moderated discussion list — held, decided by the CLI or by a moderator's signed reply, then delivered or bounced.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodyText, buildPost, decryptCopy, discussion, domain, headerOf, runCli, startListWorld } from '../helpers/lists.ts';
+import { bodyText, buildPost, copiesOfPost, decryptCopy, discussion, domain, headerOf, runCli, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld } from '../helpers/lists.ts';
 import type { RelayMessage } from '../helpers/relay.ts';
 
@@ -16,7 +16,6 @@ afterAll(async () => {
 });
 
 const toOf = (messages: RelayMessage[], address: string) => messages.filter((message) => message.to.includes(address));
-const withId = (messages: RelayMessage[], messageId: string) => messages.filter((message) => headerOf(message.raw, 'Message-ID') === `<${messageId}>`);
 
 describe('moderated discussion list', () => {
   it('holds a member post, tells the moderator encrypted, and delivers it once approved with the CLI', async () => {
@@ -31,7 +30,7 @@ describe('moderated discussion list', () => {
     const id = await world.send(world.vendorA.address, [listAddress], post.raw);
     expect(await world.waitForState(id, ['done', 'held', 'rejected', 'shunted'])).toBe('held');
     let messages = await world.settle(mark);
-    expect(withId(messages, post.messageId)).toHaveLength(0);
+    expect(copiesOfPost(messages, id)).toHaveLength(0);
     // The moderator's notice is encrypted to them: no plaintext of the post on the wire.
     const notices = toOf(messages, world.security.address);
     expect(notices).toHaveLength(1);
@@ -52,13 +51,17 @@ describe('moderated discussion list', () => {
     expect(approved.code).toBe(0);
     expect(await world.waitForState(id, ['done', 'rejected', 'shunted'])).toBe('done');
     messages = await world.settle(mark);
-    const copies = withId(messages, post.messageId);
+    const copies = copiesOfPost(messages, id);
     expect(copies.flatMap((message) => message.to).sort()).toEqual([world.security.address, world.vendorA.address, world.vendorB.address].sort());
     const copy = copies.find((message) => message.to.includes(world.vendorB.address))!;
-    expect(headerOf(copy.raw, 'In-Reply-To')).toBe('<thread-root@test.example>');
-    expect(headerOf(copy.raw, 'Reply-To')).toBe(listAddress);
+    // Threading and Reply-To travel inside the encryption only (invariant 9).
+    expect(headerOf(copy.raw, 'In-Reply-To')).toBeUndefined();
+    expect(headerOf(copy.raw, 'Reply-To')).toBeUndefined();
     expect(headerOf(copy.raw, 'List-Post')).toBe(`<mailto:${listAddress}>`);
     const plain = (await decryptCopy(world.vendorB, copy)).stdout.toString();
+    expect(headerOf(plain, 'In-Reply-To')).toBe('<thread-root@test.example>');
+    expect(headerOf(plain, 'Reply-To')).toBe(listAddress);
+    expect(headerOf(plain, 'Message-ID')).toBe(`<${post.messageId}>`);
     expect(plain).toContain('backport to 4.17');
     expect(plain).toContain(world.vendorA.address);
 
@@ -89,7 +92,7 @@ describe('moderated discussion list', () => {
     const bounce = toOf(messages, world.vendorB.address).find((message) => headerOf(message.raw, 'Auto-Submitted') === 'auto-replied');
     expect(bounce).toBeDefined();
     expect(bodyText(bounce!.raw)).toContain('please keep this list on topic');
-    expect(withId(messages, post.messageId)).toHaveLength(0);
+    expect(copiesOfPost(messages, id)).toHaveLength(0);
   });
 
   it('ignores "approve" from a member who is not a moderator', async () => {
@@ -129,7 +132,7 @@ describe('moderation by mail', () => {
     await world.waitForState(await world.send(world.security.address, [`${discussion}-request@${domain}`], reply.raw), ['done']);
     expect(await world.waitForState(id, ['done', 'rejected'])).toBe('done');
     const messages = await world.settle(mark);
-    expect(withId(messages, post.messageId)).toHaveLength(3);
+    expect(copiesOfPost(messages, id)).toHaveLength(3);
     const answer = toOf(messages, world.security.address).find((message) => headerOf(message.raw, 'Auto-Submitted') === 'auto-replied')!;
     expect((await decryptCopy(world.security, answer)).stdout.toString()).toContain(`Approved ${id}`);
   });

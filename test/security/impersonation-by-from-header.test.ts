@@ -1,6 +1,6 @@
 // Invariant 2 (threat: posting as someone else): a member is recognised by a valid signature from their registered key, not by From.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildPost, decryptCopy, discussion, domain, headerOf, startListWorld } from '../helpers/lists.ts';
+import { buildPost, copiesOfPost, decryptCopy, discussion, domain, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld, PostOptions } from '../helpers/lists.ts';
 
 let world: ListWorld;
@@ -20,7 +20,7 @@ async function outcome(options: PostOptions, envelope: string): Promise<{ state:
   const id = await world.send(envelope, [listAddress], post.raw);
   const state = await world.waitForState(id, ['done', 'rejected', 'held', 'discarded', 'shunted']);
   const messages = await world.settle(mark);
-  return { state, delivered: messages.filter((message) => headerOf(message.raw, 'Message-ID') === `<${post.messageId}>`).length };
+  return { state, delivered: copiesOfPost(messages, id).length };
 }
 
 it('refuses a member\'s From without their signature, and another member\'s signature under their From', async () => {
@@ -45,7 +45,7 @@ it('accepts the same post signed by the key registered for its From, and names t
   const post = await buildPost(world, { from: world.vendorB, to: listAddress, subject: 'really B', body: 'This is B.' });
   const id = await world.send(world.vendorB.address, [listAddress], post.raw);
   expect(await world.waitForState(id, ['done', 'rejected'])).toBe('done');
-  const copies = (await world.settle(mark)).filter((message) => headerOf(message.raw, 'Message-ID') === `<${post.messageId}>`);
+  const copies = copiesOfPost(await world.settle(mark), id);
   expect(copies).toHaveLength(3);
   const plain = (await decryptCopy(world.vendorA, copies.find((copy) => copy.to.includes(world.vendorA.address))!)).stdout.toString();
   expect(plain).toContain(`registered key of ${world.vendorB.address}`);

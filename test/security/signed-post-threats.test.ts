@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPost, decryptCopy, discussion, domain, headerOf, newMessageId, person, startListWorld } from '../helpers/lists.ts';
+import { buildPost, copiesOfPost, decryptCopy, discussion, domain, headerOf, newMessageId, person, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld, Person } from '../helpers/lists.ts';
 import type { RelayMessage } from '../helpers/relay.ts';
 
@@ -60,9 +60,8 @@ async function deliver(raw: string, envelope: string): Promise<{ id: string; sta
   const state = await world.waitForState(id, [...final]);
   const after = await world.settle(mark);
   const row = world.daemon.daemon!.db.prepare('SELECT reason FROM spool WHERE id = ?').get(id) as { reason: string | null };
-  const messageId = headerOf(raw, 'Message-ID');
   // Copies of the post itself (bounces and admin notices carry their own Message-IDs).
-  return { id, state, reason: row.reason ?? '', copies: after.filter((message) => headerOf(message.raw, 'Message-ID') === messageId) };
+  return { id, state, reason: row.reason ?? '', copies: copiesOfPost(after, id) };
 }
 
 describe('a stripped signature', () => {

@@ -211,19 +211,24 @@ function handleBounce(db: Db, input: BounceInput): BounceOutcome {
 }
 
 describe('member bounce scores', () => {
-  function sentRow(recipient = 'Member@Vendor.example', list = 'sharing'): number {
-    const [id] = enqueueOutgoing(db, { spoolId: null, list, payload: null, copies: [copy(recipient)] });
+  function sentRow(recipient = 'Member@Vendor.example', list = 'sharing', spoolId: string | null = null): number {
+    const [id] = enqueueOutgoing(db, { spoolId, list, payload: null, copies: [copy(recipient)] });
     markSentRows(db, [{ id, reply: '250 ok' }], Date.now());
     return id;
   }
+  const oneDayDecay = Math.pow(0.5, 1 / 7);
 
-  it('a DSN and a plain bounce for the member’s VERP address raise that member’s score', () => {
+  it('a DSN and a plain bounce for the member’s VERP address raise that member’s score, once a day', () => {
     const now = Date.UTC(2026, 10, 26);
     const first = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: dsn({ action: 'failed', status: '5.1.1', diagnostic: '550 5.1.1 User unknown' }), secret, now });
     expect(first).toMatchObject({ action: 'scored', kind: 'dsn', list: 'sharing', address: 'member@vendor.example', score: 1, suspended: false, notifyAdmins: false, status: '5.1.1' });
-    const second = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now });
-    expect(second).toMatchObject({ action: 'scored', kind: 'plain', score: 2, notifyAdmins: false });
-    expect(listBounceRecords(db, { list: 'sharing', now })).toMatchObject([{ address: 'member@vendor.example', score: 2, bouncesTotal: 2, suspendedAt: null }]);
+    // Another copy's bounce the same day does not count (Mailman: one score increment per day).
+    const sameDay = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now: now + 23 * hour });
+    expect(sameDay).toMatchObject({ action: 'ignore', reason: 'same-day' });
+    const second = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now: now + day });
+    expect(second).toMatchObject({ action: 'scored', kind: 'plain', notifyAdmins: false });
+    expect(second.action === 'scored' && second.score).toBeCloseTo(1 + oneDayDecay, 6);
+    expect(listBounceRecords(db, { list: 'sharing', now: now + day })).toMatchObject([{ address: 'member@vendor.example', bouncesTotal: 2, suspendedAt: null }]);
     expect(isSuspended(db, 'sharing', 'member@vendor.example')).toBe(false);
     // Other lists are not affected.
     expect(listBounceRecords(db, { list: 'other', now })).toEqual([]);
@@ -232,36 +237,58 @@ describe('member bounce scores', () => {
   it('past the threshold the member is suspended once, admins are to be told, and pending copies are held back', () => {
     const now = Date.UTC(2026, 10, 26);
     const outcomes = [];
-    for (let index = 0; index < 5; index++) {
-      outcomes.push(handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: dsn({ action: 'failed', status: '5.1.1' }), secret, now }));
+    // One bounce a day with a 7-day half-life: the score passes 5 on the seventh day.
+    for (let index = 0; index < 7; index++) {
+      outcomes.push(handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: dsn({ action: 'failed', status: '5.1.1' }), secret, now: now + index * day }));
     }
     const [pending] = enqueueOutgoing(db, { spoolId: null, list: 'sharing', payload: null, copies: [copy('member@vendor.example')] });
     const last = outcomes.at(-1)!;
-    expect(outcomes.slice(0, 4).every((outcome) => outcome.action === 'scored' && !outcome.suspended && !outcome.notifyAdmins)).toBe(true);
+    expect(outcomes.slice(0, 6).every((outcome) => outcome.action === 'scored' && !outcome.suspended && !outcome.notifyAdmins)).toBe(true);
     expect(last).toMatchObject({ action: 'scored', suspended: true, notifyAdmins: true, threshold: 5 });
     expect(isSuspended(db, 'sharing', 'MEMBER@vendor.example')).toBe(true);
     expect(getOutbound(db, pending)!.state).toBe('suspended');
     // A further bounce does not tell the admins again.
-    const again = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now: now + 10_000 });
+    const again = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now: now + 8 * day });
     expect(again).toMatchObject({ action: 'scored', suspended: true, notifyAdmins: false });
 
     // The admin's re-enable clears it and may requeue what was held back.
-    expect(resetBounces(db, 'sharing', 'member@vendor.example', { requeue: true })).toEqual({ found: true, wasSuspended: true, requeued: 1 });
+    expect(resetBounces(db, 'sharing', 'member@vendor.example', { requeue: true, now: now + 8 * day })).toEqual({ found: true, wasSuspended: true, requeued: 1 });
     expect(isSuspended(db, 'sharing', 'member@vendor.example')).toBe(false);
     expect(getOutbound(db, pending)!.state).toBe('queued');
     expect(resetBounces(db, 'sharing', 'nobody@vendor.example')).toEqual({ found: false, wasSuspended: false, requeued: 0 });
   });
 
+  it('needs bounces for two different posts to suspend, and never counts a token twice, even after a reset', () => {
+    const now = Date.UTC(2026, 9, 1);
+    const tokens: string[] = [];
+    // Seven days of bounces, all for copies of one post: the score passes the threshold, the member stays.
+    for (let index = 0; index < 7; index++) {
+      const token = verpToken(secret, sentRow('member@vendor.example', 'sharing', 'ONE-POST'));
+      tokens.push(token);
+      expect(handleBounce(db, { list: 'sharing', token, raw: dsn({ action: 'failed', status: '5.1.1' }), secret, now: now + index * day })).toMatchObject({ action: 'scored', suspended: false });
+    }
+    expect(isSuspended(db, 'sharing', 'member@vendor.example')).toBe(false);
+    // A bounce for a second post, a day later: now it is two posts, and the score is past 5.
+    const other = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow('member@vendor.example', 'sharing', 'OTHER-POST')), raw: plainBounce, secret, now: now + 7 * day });
+    expect(other).toMatchObject({ action: 'scored', suspended: true, notifyAdmins: true });
+    resetBounces(db, 'sharing', 'member@vendor.example', { now: now + 8 * day });
+    // Old tokens, replayed days after the reset: none of them counts again.
+    for (const [index, token] of tokens.entries()) {
+      expect(handleBounce(db, { list: 'sharing', token, raw: plainBounce, secret, now: now + (9 + index) * day })).toMatchObject({ action: 'ignore', reason: 'duplicate' });
+    }
+    expect(listBounceRecords(db, { list: 'sharing' })).toEqual([]);
+  });
+
   it('the score decays with a half-life of seven days', () => {
     const now = Date.UTC(2026, 10, 1);
-    for (let index = 0; index < 4; index++) {
-      handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now });
-    }
-    expect(listBounceRecords(db, { now: now + 7 * day })[0].score).toBeCloseTo(2, 6);
-    // 4 bounces, 14 days quiet, 1 more: 4/4 + 1 = 2, far from suspension.
-    const later = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now: now + 14 * day });
+    handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now });
+    handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now: now + day });
+    const twoBounces = 1 + oneDayDecay;
+    expect(listBounceRecords(db, { now: now + 8 * day })[0].score).toBeCloseTo(twoBounces / 2, 6);
+    // 14 quiet days after the second, 1 more: a quarter of it plus 1, far from suspension.
+    const later = handleBounce(db, { list: 'sharing', token: verpToken(secret, sentRow()), raw: plainBounce, secret, now: now + 15 * day });
     expect(later).toMatchObject({ action: 'scored', suspended: false });
-    expect(later.action === 'scored' && later.score).toBeCloseTo(2, 6);
+    expect(later.action === 'scored' && later.score).toBeCloseTo(twoBounces / 4 + 1, 6);
   });
 
   it('refuses forged tokens and other lists’ tokens, and ignores auto-replies, delay warnings and repeats', () => {

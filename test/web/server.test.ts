@@ -99,6 +99,8 @@ describe('http listener', () => {
     expect(html.headers.get('content-disposition')).toBe(`attachment; filename="evil.html"; filename*=UTF-8''evil.html`);
     expect(html.headers.get('content-security-policy')).toContain('sandbox');
     expect(await html.text()).toBe('<script>alert(1)</script>');
+    // Downloads are not kept by browsers or proxies: a message taken down is gone.
+    expect(html.headers.get('cache-control')).toBe('no-store');
     const png = await fetch(`${path}1`);
     expect(png.headers.get('content-type')).toBe('image/png');
     expect(Buffer.from(await png.arrayBuffer()).equals(pngBytes)).toBe(true);
@@ -106,7 +108,10 @@ describe('http listener', () => {
     expect(exe.headers.get('content-type')).toBe('application/octet-stream');
     expect(exe.headers.get('content-disposition')).toMatch(/^attachment; filename="[^"/\\]*"; /);
     expect((await fetch(`${path}3`)).status).toBe(404);
-    const page = await (await fetch(`${base}/lists/${applicationsList}/msg/${encodeURIComponent('attach/1@example.org')}`)).text();
+    const pageReply = await fetch(`${base}/lists/${applicationsList}/msg/${encodeURIComponent('attach/1@example.org')}`);
+    // Archive pages are revalidated on every view.
+    expect(pageReply.headers.get('cache-control')).toBe('no-cache');
+    const page = await pageReply.text();
     expect(page).toContain('/attachment/0" download>evil.html</a>');
   });
 
@@ -168,13 +173,13 @@ describe('http listener', () => {
     expect(zBase32(Buffer.from([0xf0, 0xbf, 0xc7]))).toBe('6n9hq');
   });
 
-  it('answers health and metrics', async () => {
+  it('answers health, and not metrics (they have their own listener)', async () => {
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.text()).toBe('ok\n');
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toContain('# TYPE embargo_http_requests_total counter');
-    expect(metrics).toMatch(/embargo_http_requests_total\{route="index",status="200"\} \d+/);
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.status).toBe(404);
+    expect(await metrics.text()).not.toContain('embargo_');
   });
 
   it('builds Archived-At URLs that resolve to the message page', async () => {

@@ -1,27 +1,14 @@
 // A poster's signed `advisory postpone|cancel|release ID` to LIST-request@: checked, carried out once, confirmed to the posters.
-import { createHash } from 'node:crypto';
 import { applyControl, parseControl } from '../../advisories/control.ts';
 import { noticeToPosters } from '../../advisories/notify.ts';
-import { claimCommand, commandSeen } from '../../advisories/store.ts';
+import { acceptSignatureOnce, earlierSignatureUse } from '../replay-marks.ts';
 import type { Member } from '../../config/types.ts';
 import type { OpenedMessage } from '../../crypto/index.ts';
 import type { MessageContext } from '../context.ts';
 import type { Command } from '../commands.ts';
 
-/** A command's signature older than this is refused: an old signed command replayed elsewhere must not act. */
-export const maxCommandAgeMs = 72 * 3_600_000;
-/** Clocks differ: a signature this far in the future still counts. */
+/** Clocks differ: a signature this far in the future still counts (as for posts). */
 const clockSkewMs = 5 * 60_000;
-
-/** The signature's identity: signer, signing time and the signed bytes. The same three again is the same signature. */
-export function signatureDigest(opened: OpenedMessage): string | null {
-  const verification = opened.verification;
-  if (!verification.valid) return null;
-  const entityHash = createHash('sha256').update(opened.entity).digest('hex');
-  return createHash('sha256')
-    .update([verification.signingFingerprint ?? verification.signingKeyId ?? '', verification.signedAt?.toISOString() ?? '', entityHash].join('\u0000'))
-    .digest('hex');
-}
 
 /**
  * Carries out one advisory command and returns the transcript line. Refusals use the same words for a stranger, a
@@ -38,25 +25,28 @@ export async function advisoryCommand(
   const refusal = `Advisory commands need a request whose body is signed with the registered key of one of the list's posters (and encrypted to the list key).`;
   if (list.kind !== 'announce') return 'This list has no advisories.';
   const allowed = requester && (requester.roles.includes('poster') || requester.roles.includes('admin'));
-  const digest = opened ? signatureDigest(opened) : null;
+  // The signature's identity (its signed data and hash), shared with posts: a signature accepted anywhere acts once.
+  const digest = opened?.verification.valid ? (opened.verification.digest ?? null) : null;
   if (!allowed || !requester || !signedLine || !opened || !digest) return refusal;
   const now = services.now();
+  const maxAgeHours = config.server.signatures.maxAgeHours;
   const signedAt = opened.verification.signedAt?.getTime();
-  if (signedAt === undefined || now.getTime() - signedAt > maxCommandAgeMs || signedAt - now.getTime() > clockSkewMs) {
-    return `Refused: the request's signature was made ${opened.verification.signedAt?.toISOString() ?? 'at an unknown time'}; advisory commands must be signed within ${maxCommandAgeMs / 3_600_000} hours.`;
+  if (signedAt === undefined || now.getTime() - signedAt > maxAgeHours * 3_600_000 || signedAt - now.getTime() > clockSkewMs) {
+    return `Refused: the request's signature was made ${opened.verification.signedAt?.toISOString() ?? 'at an unknown time'}; advisory commands must be signed within ${maxAgeHours} hours.`;
   }
   const [action, advisoryId, dateText] = command.args;
   if (!advisoryId) return 'Usage: advisory postpone ID DATE | advisory cancel ID | advisory release ID';
   const parsed = parseControl(action, dateText);
   if ('error' in parsed) return `Refused: ${parsed.error}.`;
-  if (commandSeen(services.db, digest)) {
+  if (earlierSignatureUse(services.db, digest, context.spoolId)) {
     services.logger.warn({ spoolId: context.spoolId, list: list.name, by: requester.address }, 'replayed advisory command refused');
     return 'Refused: this signed request was carried out before; a signed command acts once. Sign a new request.';
   }
   const actor = `${requester.address} (signed command ${context.spoolId})`;
   const outcome = services.db.transaction(() => {
     const result = applyControl(services.db, list.name, advisoryId, parsed, actor, now);
-    if (result.ok) claimCommand(services.db, digest, context.spoolId, now);
+    // Recorded with the change itself; a second command in the same signed request finds its own spool id and may act.
+    if (result.ok) acceptSignatureOnce(services.db, digest, { spoolId: context.spoolId, list: list.name, at: now.getTime() });
     return result;
   })();
   if (!outcome.ok) return `Refused: ${outcome.reason}.`;

@@ -8,7 +8,7 @@ import { adminAddresses, buildNotice, moderatorAddresses } from '../notices.ts';
 import { postPipeline, runPipeline, stages } from '../pipeline.ts';
 import type { Stage, StageId } from '../pipeline.ts';
 import { rejectionSummary, rejectionText } from '../rejections.ts';
-import { metrics } from '../../util/metrics.ts';
+import { listLabel, metrics } from '../../util/metrics.ts';
 import type { RoleOutcome } from './outcome.ts';
 import { listAddressFor } from '../addresses.ts';
 
@@ -20,10 +20,11 @@ export async function handlePost(
 ): Promise<RoleOutcome> {
   const { list, services } = context;
   const now = services.now().getTime();
+  const label = listLabel(context.config.server.metrics.listLabels, list);
   if (decision) {
     context.effects.push(() => markDecisionDone(services.db, context.spoolId, now));
     if (decision.decision === 'rejected') {
-      metrics.increment('embargo_posts_rejected_total', { list: list.name, reason: 'moderator-rejected' }, 1, 'Posts refused, by reason');
+      metrics.increment('embargo_posts_rejected_total', { list: label, reason: 'moderator-rejected' }, 1, 'Posts refused, by reason');
       await bounce(context, 'moderator-rejected', `rejected by ${decision.decidedBy ?? 'a moderator'}`, decision.rejectReason ?? undefined);
       return { state: 'rejected', outcome: 'reject', reason: `moderator-rejected: by ${decision.decidedBy ?? 'a moderator'}` };
     }
@@ -31,7 +32,7 @@ export async function handlePost(
   }
   const { result, stage, timings } = await runPipeline(context, postPipeline, table);
   services.logger.debug({ spoolId: context.spoolId, list: list.name, stage, outcome: result.kind, timings }, 'pipeline stages');
-  metrics.increment('embargo_posts_total', { list: list.name, outcome: result.kind }, 1, 'Posts processed by the list pipeline, by outcome');
+  metrics.increment('embargo_posts_total', { list: label, outcome: result.kind }, 1, 'Posts processed by the list pipeline, by outcome');
   switch (result.kind) {
     case 'accept':
       return { state: 'done', outcome: 'accept', reason: null };
@@ -41,7 +42,7 @@ export async function handlePost(
       await holdForModerators(context, result.reason);
       return { state: 'held', outcome: 'hold', reason: `${stage}: ${result.reason}` };
     case 'reject':
-      metrics.increment('embargo_posts_rejected_total', { list: list.name, reason: result.code }, 1, 'Posts refused, by reason');
+      metrics.increment('embargo_posts_rejected_total', { list: label, reason: result.code }, 1, 'Posts refused, by reason');
       await bounce(context, result.code, result.detail);
       return { state: 'rejected', outcome: 'reject', reason: `${stage}: ${result.code}: ${result.detail}` };
   }

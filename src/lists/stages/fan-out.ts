@@ -115,7 +115,8 @@ async function noticeWithheld(context: MessageContext, withheld: Array<{ member:
   const lines = [
     `A message to ${list.address} (spool id ${context.spoolId}) was withheld from ${withheld.length} member(s) whose key is not usable:`,
     '',
-    ...withheld.map(({ member, problems }) => `  ${member.address}${member.organisation ? ` (${member.organisation})` : ''}: ${describeProblems(problems)}`),
+    // No organisation: admins without a key get this in clear, and queue rows must not carry organisations (invariant 9).
+    ...withheld.map(({ member, problems }) => `  ${member.address}: ${describeProblems(problems)}`),
     '',
     'Each of them got a signed notice without the message. Update their keys in the list configuration.',
   ];
