@@ -4,6 +4,8 @@ import { announce, bodyText, buildPost, decryptCopy, discussion, domain, headerO
 import type { ListWorld } from '../helpers/lists.ts';
 import type { RelayMessage } from '../helpers/relay.ts';
 import { makeMessage } from '../helpers/smtp.ts';
+import { handleBounce } from '../../src/smtp/bounces.ts';
+import { loadOrCreateServerSecret } from '../../src/smtp/verp.ts';
 
 let world: ListWorld;
 
@@ -87,28 +89,41 @@ describe('NAME-request@ for members of a private list', () => {
 });
 
 describe('NAME-bounces+TOKEN@', () => {
-  it('counts DSNs against the member and tells the admins once delivery is suspended', async () => {
+  it('counts DSNs against the member (once a day, for different posts) and tells the admins once delivery is suspended', async () => {
     const list = `${discussion}@${domain}`;
-    let suspendedNotice: RelayMessage | undefined;
-    // Bounces within the same hour count in full: the fifth reaches the threshold of 5, and not the fourth.
-    for (let index = 0; index < 5; index++) {
+    const day = 86_400_000;
+    const dsnFor = (returnPath: string, index: number) =>
+      `From: MAILER-DAEMON@mx.vendor-a.example\r\nTo: ${returnPath}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-${index}@mx.vendor-a.example>\r\n` +
+      `MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n` +
+      `--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n` +
+      `--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.vendor-a.example\r\n\r\n` +
+      `Final-Recipient: rfc822; ${world.vendorA.address}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n--b--\r\n`;
+    // Seven posts: vendor A's copy of each goes out with its own return path.
+    const returnPaths: string[] = [];
+    for (let index = 0; index < 7; index++) {
       const mark = world.relay.messages.length;
-      // Different signed text each time: the same signed text again within a second is a replay.
       const post = await buildPost(world, { from: world.vendorB, to: list, subject: `post ${index}`, body: `text ${index}` });
       const id = await world.send(world.vendorB.address, [list], post.raw);
       await world.waitForState(id, ['done']);
-      const copy = toOf(await world.settle(mark), world.vendorA.address)[0];
+      const copy = toOf(await world.settle(mark), world.vendorA.address)[0]!;
       expect(copy.from).toMatch(new RegExp(`^${discussion}-bounces\\+[^@]+@${domain.replace(/\./g, '\\.')}$`));
-      const dsn =
-        `From: MAILER-DAEMON@mx.vendor-a.example\r\nTo: ${copy.from}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-${index}@mx.vendor-a.example>\r\n` +
-        `MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n` +
-        `--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n` +
-        `--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.vendor-a.example\r\n\r\n` +
-        `Final-Recipient: rfc822; ${world.vendorA.address}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n--b--\r\n`;
-      const replies = await exchange('', copy.from, dsn);
-      suspendedNotice ??= toOf(replies, serverAdmin).find((message) => /suspended/.test(headerOf(message.raw, 'Subject') ?? ''));
-      if (index < 4) expect(suspendedNotice, `suspended after only ${index + 1} bounces`).toBeUndefined();
+      returnPaths.push(copy.from);
     }
+    const tokenOf = (returnPath: string) => returnPath.slice(returnPath.indexOf('+') + 1, returnPath.indexOf('@'));
+    // The first six came back on the six days before (one a day: a score rises at most once a day), scored as the
+    // bounce role scores them; not yet past the threshold of 5.
+    const db = world.daemon.daemon!.db;
+    const secret = loadOrCreateServerSecret(world.daemon.config.dataDir);
+    for (let index = 0; index < 6; index++) {
+      const outcome = handleBounce(db, { list: discussion, token: tokenOf(returnPaths[index]!), raw: Buffer.from(dsnFor(returnPaths[index]!, index)), secret, now: Date.now() - (6 - index) * day - 3_600_000 });
+      expect(outcome).toMatchObject({ action: 'scored', suspended: false });
+    }
+    // A second report for an already counted copy, today: it does not count again.
+    const repeat = await exchange('', returnPaths[5]!, dsnFor(returnPaths[5]!, 50));
+    expect(toOf(repeat, serverAdmin).some((message) => /suspended/.test(headerOf(message.raw, 'Subject') ?? ''))).toBe(false);
+    // Today's bounce, for a seventh post, over SMTP: past the threshold, for several posts: suspended, admins told.
+    const replies = await exchange('', returnPaths[6]!, dsnFor(returnPaths[6]!, 6));
+    const suspendedNotice = toOf(replies, serverAdmin).find((message) => /suspended/.test(headerOf(message.raw, 'Subject') ?? ''));
     expect(suspendedNotice).toBeDefined();
     expect(bodyText(suspendedNotice!.raw)).toContain(world.vendorA.address);
     // The next post is not sent to the suspended member.

@@ -74,12 +74,14 @@ describe('bounce scoring and the pipeline commit', () => {
     const listKey = ensureListKey({ dataDir: testConfig.dataDir, listName: 'open', domain });
     const list = config.lists.get('open')!;
 
-    // Four bounces already: the next one crosses the threshold (5) and is the one that tells the admins.
+    // Four bounces already, on earlier days and for another post: the next one crosses the threshold (5) and is the
+    // one that tells the admins.
     const now = Date.now();
     db.prepare(
       `INSERT INTO member_bounces (list, address, score, scored_at, bounces_total, last_bounce_at, last_reason, suspended_at, last_row_id)
        VALUES ('open', ?, 4, ?, 4, ?, '5.1.1', NULL, NULL)`,
-    ).run(member, now, now);
+    ).run(member, now, now - 2 * 86_400_000);
+    db.prepare(`INSERT INTO counted_bounces (row_id, list, address, spool_id, counted_at) VALUES (900000, 'open', ?, 'AN-EARLIER-POST', ?)`).run(member, now - 2 * 86_400_000);
     const [sentRow] = enqueueOutgoing(db, { spoolId: null, list: 'open', payload: null, copies: [{ recipient: member, head: Buffer.from(`To: ${member}\r\n\r\n`), tail: Buffer.from('\r\n') }] });
     markSentRows(db, [{ id: sentRow, reply: '250 ok' }], now);
     const secret = loadOrCreateServerSecret(config.server.dataPath);

@@ -1,4 +1,5 @@
 // Invariant 5 through fan-out and delivery: 200 posts to 20 members, kill -9 the daemon several times mid-way; all 4,000 copies arrive.
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ensureListKey } from '../../src/crypto/index.ts';
@@ -31,12 +32,36 @@ function messageIdOf(raw: Buffer): string | null {
   return /^Message-ID:\s*(<[^>]+>)/im.exec(head)?.[1] ?? null;
 }
 
+/** Spool id (lower case) → the poster's Message-ID, read from the spool as the daemon stored each post. */
+const postOfSpoolRow = new Map<string, string>();
+
+/**
+ * The poster's Message-ID of the post an encrypted copy belongs to. On the wire a copy carries only the server's
+ * Message-ID, <SPOOLID.LIST@DOMAIN>, stable for a spool row across crashes; the spool row names the post.
+ */
+function postOfCopy(wireId: string | null): string | null {
+  const spoolId = wireId ? new RegExp(`^<([^.<>]+)\\.${listName}@${domain.replace(/\./g, '\\.')}>$`).exec(wireId)?.[1] : undefined;
+  if (!spoolId) return null;
+  if (!postOfSpoolRow.has(spoolId)) {
+    const db = new Database(config!.dbFile, { readonly: true });
+    try {
+      for (const row of db.prepare('SELECT id, raw FROM spool').all() as Array<{ id: string; raw: Buffer }>) {
+        const posted = messageIdOf(row.raw);
+        if (posted) postOfSpoolRow.set(row.id.toLowerCase(), posted);
+      }
+    } finally {
+      db.close();
+    }
+  }
+  return postOfSpoolRow.get(spoolId) ?? null;
+}
+
 /** Distinct (recipient, post) pairs the relay has, and how many messages it got in all. */
 function tally(peer: RelayPeer): { distinct: number; total: number; other: number; copies: Map<string, number> } {
   const copies = new Map<string, number>();
   let other = 0;
   for (const message of peer.messages) {
-    const messageId = messageIdOf(message.raw);
+    const messageId = postOfCopy(messageIdOf(message.raw));
     // Only copies of the posts count; notices (e.g. a replay refusal after a lost 250) are reported apart.
     if (!messageId?.startsWith('<crash-')) {
       other += 1;
