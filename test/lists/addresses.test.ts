@@ -4,7 +4,7 @@ import { announce, bodyText, buildPost, decryptCopy, discussion, domain, headerO
 import type { ListWorld } from '../helpers/lists.ts';
 import type { RelayMessage } from '../helpers/relay.ts';
 import { makeMessage } from '../helpers/smtp.ts';
-import { handleBounce } from '../../src/smtp/bounces.ts';
+import { handleBounce } from '../helpers/bounces.ts';
 import { loadOrCreateServerSecret } from '../../src/smtp/verp.ts';
 
 let world: ListWorld;

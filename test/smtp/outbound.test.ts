@@ -19,6 +19,7 @@ import {
 } from '../../src/smtp/outbound.ts';
 import { loadOrCreateServerSecret, parseVerpToken, verpAddress, verpToken } from '../../src/smtp/verp.ts';
 import { classifyBounce } from '../../src/smtp/bounce-reading.ts';
+import { handleBounce } from '../helpers/bounces.ts';
 import { assessBounce, isSuspended, listBounceRecords, resetBounces } from '../../src/smtp/bounces.ts';
 import type { BounceInput, BounceOutcome } from '../../src/smtp/bounces.ts';
 import { resolveListAddress } from '../../src/lists/addresses.ts';
@@ -202,13 +203,6 @@ describe('reading bounces', () => {
     expect(classifyBounce(Buffer.from(encoded))).toMatchObject({ kind: 'dsn', verdict: 'failure', status: '5.2.2' });
   });
 });
-
-/** Reads a bounce and records its score at once (the pipeline records it in its own commit instead). */
-function handleBounce(db: Db, input: BounceInput): BounceOutcome {
-  const { outcome, record } = assessBounce(db, input);
-  if (record) db.transaction(record)();
-  return outcome;
-}
 
 describe('member bounce scores', () => {
   function sentRow(recipient = 'Member@Vendor.example', list = 'sharing', spoolId: string | null = null): number {
