@@ -35,6 +35,7 @@ function listConfig(name: string, archive: 'public' | 'private'): ListConfig {
     address: `${name}@bench.example`,
     file: `/nonexistent/${name}.yaml`,
     description: 'bench',
+    infoFormat: 'markdown',
     kind: archive === 'public' ? 'public' : 'discussion',
     archive,
     moderated: false,
