@@ -175,10 +175,11 @@ export function searchPublicPage(db: Db, list: string, text: string, limit: numb
     )
     .get(query, list) as { total: number };
   if (total === 0 || offset >= total) return { total, hits: [] };
-  // snippet() on column -1: FTS5 picks the column (subject, sender or body) with the best run of matches.
+  // The body's snippet: the subject is on the result line already. A match only in the subject or sender gives
+  // the body's first words, without marks.
   const rows = db
     .prepare(
-      `SELECT ${summaryColumns}, snippet(archive_search, -1, ?, ?, '…', 24) AS snippet
+      `SELECT ${summaryColumns}, snippet(archive_search, 2, ?, ?, '…', 24) AS snippet
        FROM archive_search AS s JOIN archive_entries AS e ON e.id = s.rowid
        WHERE archive_search MATCH ? AND e.list = ? AND e.visibility = 'public'
        ORDER BY s.rowid DESC LIMIT ? OFFSET ?`,
