@@ -254,6 +254,9 @@ export function createWebServer(options: WebServerOptions): WebServer {
     if (site !== undefined && site !== 'same-origin') return false;
     const origin = request.headers.origin;
     if (origin === undefined) return true;
+    // Our pages send Referrer-Policy: no-referrer, so browsers send "Origin: null" on our own form; they also
+    // send Sec-Fetch-Site, which that policy leaves alone, and it must say same-origin then.
+    if (origin === 'null') return site === 'same-origin';
     try {
       return new URL(origin).host === request.headers.host || new URL(origin).origin === new URL(publicBaseUrl(options.config())).origin;
     } catch {

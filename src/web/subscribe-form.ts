@@ -28,17 +28,16 @@ class HourlyCounter {
 
   constructor(private readonly limit: number) {}
 
-  take(key: string, now: number): boolean {
+  allows(key: string, now: number): boolean {
     const recent = (this.events.get(key) ?? []).filter((time) => time > now - hourMs);
-    if (recent.length >= this.limit) {
-      this.events.set(key, recent);
-      return false;
-    }
-    recent.push(now);
     this.events.set(key, recent);
+    return recent.length < this.limit;
+  }
+
+  record(key: string, now: number): void {
+    this.events.get(key)!.push(now);
     // Forget keys idle for an hour, so the map does not keep every address ever typed.
     if (this.events.size > 10_000) for (const [other, times] of this.events) if (times.every((time) => time <= now - hourMs)) this.events.delete(other);
-    return true;
   }
 }
 
@@ -72,8 +71,12 @@ export function createSubscribeGuard(now: () => number = Date.now, secret: Buffe
     },
     take(address, ip) {
       const time = now();
-      if (!perIp.take(ip, time)) return { ok: false, status: 429, reason: 'Too many requests from your network. Try again in an hour.' };
-      if (!perAddress.take(address.toLowerCase(), time)) return { ok: false, status: 429, reason: 'Too many confirmation requests for this address. Try again in an hour.' };
+      const key = address.toLowerCase();
+      // A refused request counts against neither limit.
+      if (!perIp.allows(ip, time)) return { ok: false, status: 429, reason: 'Too many requests from your network. Try again in an hour.' };
+      if (!perAddress.allows(key, time)) return { ok: false, status: 429, reason: 'Too many confirmation requests for this address. Try again in an hour.' };
+      perIp.record(ip, time);
+      perAddress.record(key, time);
       return { ok: true };
     },
   };
