@@ -96,9 +96,9 @@ div.html-body table { border-collapse: collapse; max-width: 100%; display: block
 article.message { margin-bottom: 1.5rem; }
 article.message header h2 { margin: 0; font-size: 1.05rem; }
 article.message header p { margin: 0.1rem 0 0.3rem; }
-.thread div.replies { margin-left: 0.5rem; padding-left: 0.6rem; border-left: 2px solid var(--line); }
-@media (min-width: 40rem) { .thread div.replies { margin-left: 1rem; padding-left: 1rem; } }
-.thread div.replies article.message { margin: 1rem 0 0; }
+.thread ul.replies { list-style: none; margin: 0 0 0 0.5rem; padding-left: 0.6rem; border-left: 2px solid var(--line); }
+@media (min-width: 40rem) { .thread ul.replies { margin-left: 1rem; padding-left: 1rem; } }
+.thread ul.replies article.message { margin: 1rem 0 0; }
 p.actions { font-size: 0.9rem; }
 nav.steps { display: flex; flex-wrap: wrap; gap: 0.25rem 1.5rem; font-size: 0.9rem; padding: 0.4rem 0; border-bottom: 1px solid var(--line); }
 nav.steps span.meta { opacity: 0.6; }
@@ -107,6 +107,7 @@ p.snippet { margin: 0.2rem 0 0; font-size: 0.9rem; overflow-wrap: anywhere; }
 mark { background: var(--mark); color: inherit; padding: 0 0.1em; }
 section.info { background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 0.25rem 1rem; margin: 1rem 0; overflow-wrap: anywhere; }
 section.info h1, section.info h2, section.info h3 { font-size: 1.05rem; }
+section.info pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85rem; }
 form.search, form.subscribe { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 1rem 0; align-items: center; }
 form.search input[type=search], form.subscribe input[type=email] { flex: 1; min-width: 12rem; font-size: 1rem; padding: 0.4rem; }
 form.search button, form.subscribe button { font-size: 1rem; padding: 0.4rem 0.8rem; }

@@ -241,25 +241,31 @@ ${attachmentList(list, summary, rendered)}
 }
 
 /**
- * Replies nest inside the message they answer (so a terminal browser indents them too), down to maxShownDepth;
- * deeper replies follow their parent at that depth, naming whom they answer.
+ * Replies nest inside the message they answer, as a list (so a terminal browser indents them too), down to
+ * maxShownDepth; deeper replies follow their parent at that depth, naming whom they answer.
  */
 export function threadPage(list: ListConfig, nodes: Array<{ node: ThreadNode; rendered: RenderedMessage }>): string {
   const first = nodes[0]!;
   const parts: Html[] = [];
+  // How many articles have their list of replies open; the innermost of them sits at depth open - 1.
   let open = 0;
+  const closeInnermost = () => {
+    open--;
+    parts.push(trusted(`</ul></article>${open > 0 ? '</li>' : ''}`));
+  };
   nodes.forEach(({ node, rendered }, index) => {
-    for (; open > node.shownDepth; open--) parts.push(trusted('</div></article>'));
+    while (open > node.shownDepth) closeInnermost();
+    if (node.shownDepth > 0) parts.push(trusted('<li>'));
     parts.push(threadArticle(list, node, rendered));
     const next = nodes[index + 1]?.node;
     if (next && next.shownDepth > node.shownDepth) {
-      parts.push(trusted('<div class="replies">'));
+      parts.push(trusted('<ul class="replies">'));
       open++;
     } else {
-      parts.push(trusted('</article>'));
+      parts.push(trusted(`</article>${node.shownDepth > 0 ? '</li>' : ''}`));
     }
   });
-  for (; open > 0; open--) parts.push(trusted('</div></article>'));
+  while (open > 0) closeInnermost();
   return page({
     title: first.rendered.subject,
     breadcrumbs: [

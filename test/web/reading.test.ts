@@ -40,6 +40,11 @@ beforeAll(async () => {
   for (let index = 1; index <= 23; index++) {
     await archive({ from: bob, subject: `Zebrafish note ${index}`, messageId: `zebra-${index}@bystander.example`, text: `Filler words before the term. The zebrafish count is ${index}. More filler words after it.` }, april(10, index % 24));
   }
+  // A back-and-forth nine messages deep, in May.
+  for (let depth = 0; depth < 9; depth++) {
+    const at = new Date(Date.UTC(2026, 4, 1 + depth));
+    await archive({ from: depth % 2 ? reviewer : alice, subject: 'Deep thread', messageId: `deep-${depth}@applicant.example`, inReplyTo: depth ? `deep-${depth - 1}@applicant.example` : undefined, references: Array.from({ length: depth }, (_, index) => `deep-${index}@applicant.example`), text: `Level ${depth}.` }, at);
+  }
   web = createWebServer({ db: fixture.db, config: () => fixture.config, listKeys: fixture.listKeys, logger: fixture.logger });
   await web.start();
   base = `http://127.0.0.1:${web.port()}`;
@@ -79,7 +84,7 @@ describe('reading the public archive', () => {
     // Nesting in the DOM: r1a inside r1 inside root; r2 inside root but not inside r1.
     expect(await article(root).locator(`article#m${r1} article#m${r1a}`).count()).toBe(1);
     expect(await article(r1).locator(`article#m${r2}`).count()).toBe(0);
-    expect(await article(root).locator(`div.replies > article#m${r2}`).count()).toBe(1);
+    expect(await article(root).locator(`ul.replies > li > article#m${r2}`).count()).toBe(1);
     expect(await article(r1a).evaluate((node) => node.getAttribute('aria-level'))).toBe('3');
     // Indented: each level starts further right, and nothing is wider than the phone.
     const left = async (id: number) => (await article(id).boundingBox())!.x;
@@ -89,6 +94,23 @@ describe('reading the public archive', () => {
     expect(await page.locator('script').count()).toBe(0);
     expect(requests.every((request) => request.url().startsWith(base))).toBe(true);
     await screenshot(page, 'archive-thread');
+    await page.close();
+  });
+
+  it('caps the nesting of a deep thread at five levels, deeper replies naming whom they answer', async () => {
+    const { page } = await browser.newPage();
+    await page.goto(`${base}${list}/thread/${encodeURIComponent('deep-0@applicant.example')}`);
+    const articles = page.locator('article.message');
+    expect(await articles.count()).toBe(9);
+    const nesting = await articles.evaluateAll((nodes) => nodes.map((node) => {
+      let depth = 0;
+      for (let parent = node.parentElement; parent; parent = parent.parentElement) if (parent.tagName === 'ARTICLE') depth++;
+      return depth;
+    }));
+    expect(nesting).toEqual([0, 1, 2, 3, 4, 5, 5, 5, 5]);
+    expect(await articles.nth(6).locator('header .meta').innerText()).toContain('in reply to Rita Reviewer');
+    expect(await articles.nth(5).locator('header .meta').innerText()).not.toContain('in reply to');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.close();
   });
 
