@@ -34,7 +34,7 @@ const sanitizeOptions: sanitizeHtml.IOptions = {
     a: (tagName, attribs) => ({ tagName, attribs: { ...withoutAddresses(attribs), rel: 'nofollow noopener noreferrer' } }),
     '*': (tagName, attribs) => ({ tagName, attribs: withoutAddresses(attribs) }),
   },
-  // Runs on text already decoded from entities; sanitize-html escapes the result again.
+  // Gets text sanitize-html has already escaped; replacing '@' with ' at ' adds no markup.
   textFilter: (text) => obfuscateAddresses(text),
 };
 

@@ -40,6 +40,8 @@ beforeAll(async () => {
   for (let index = 1; index <= 23; index++) {
     await archive({ from: bob, subject: `Zebrafish note ${index}`, messageId: `zebra-${index}@bystander.example`, text: `Filler words before the term. The zebrafish count is ${index}. More filler words after it.` }, april(10, index % 24));
   }
+  // HTML-only mail with addresses in a mailto: link, its text and a tooltip.
+  await archive({ from: bob, subject: 'HTML note', messageId: 'html-note@bystander.example', html: '<p>Mail <a href="mailto:psirt@quoted.example" title="ask rita@xenproject.example">psirt@quoted.example</a> or <b>cc-person@copied.example</b>.</p>' }, new Date('2026-03-20T10:00:00Z'));
   // A back-and-forth nine messages deep, in May.
   for (let depth = 0; depth < 9; depth++) {
     const at = new Date(Date.UTC(2026, 4, 1 + depth));
@@ -216,6 +218,9 @@ describe('reading the public archive', () => {
     expect(await page.locator('dl.headers').innerText()).toContain('alice at applicant.example');
     expect(await page.locator('dl.headers').innerText()).toContain('cc-person at copied.example');
     expect(await page.locator('div.body').innerText()).toContain('psirt at quoted.example');
+    await page.goto(`${base}${msg('html-note@bystander.example')}`);
+    expect(await page.locator('div.html-body').innerText()).toBe('Mail psirt at quoted.example or cc-person at copied.example.');
+    expect(await page.locator('div.html-body a').getAttribute('href')).toBeNull();
     await page.close();
 
     const paths = [
@@ -223,7 +228,8 @@ describe('reading the public archive', () => {
       `${list}/`,
       `${list}/2026-04/`,
       `${list}/thread/${encodeURIComponent('root@applicant.example')}`,
-      ...['root@applicant.example', 'r1@xenproject.example', 'r2@bystander.example', 'r1a@applicant.example', 'zebra-1@bystander.example'].map(msg),
+      ...['root@applicant.example', 'r1@xenproject.example', 'r2@bystander.example', 'r1a@applicant.example', 'zebra-1@bystander.example', 'html-note@bystander.example'].map(msg),
+      `${list}/2026-03/`,
       `${list}/search?q=bystander`,
       `${list}/search?q=alice`,
       `${list}/search?q=zebrafish&page=2`,
