@@ -230,7 +230,7 @@ ${messageNav(links)}`,
 
 function threadArticle(list: ListConfig, node: ThreadNode, rendered: RenderedMessage): Html {
   const { summary } = node;
-  return html`<article class="message" id="m${summary.id}" aria-level="${node.depth + 1}">
+  return html`<article class="message" id="m${summary.id}" data-depth="${node.depth}">
 <header><h2><a href="${messagePath(list.name, summary.messageId)}">${rendered.subject}</a></h2>
 <p class="meta">${rendered.from} · <time datetime="${(rendered.date ?? summary.receivedAt).toISOString()}">${formatDate(rendered.date ?? summary.receivedAt)}</time>${
     node.depth > node.shownDepth && node.parent ? html` · in reply to <a href="#m${node.parent.id}">${senderLabel(node.parent)}</a>` : ''

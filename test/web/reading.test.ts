@@ -87,7 +87,7 @@ describe('reading the public archive', () => {
     expect(await article(root).locator(`article#m${r1} article#m${r1a}`).count()).toBe(1);
     expect(await article(r1).locator(`article#m${r2}`).count()).toBe(0);
     expect(await article(root).locator(`ul.replies > li > article#m${r2}`).count()).toBe(1);
-    expect(await article(r1a).evaluate((node) => node.getAttribute('aria-level'))).toBe('3');
+    expect(await article(r1a).evaluate((node) => node.getAttribute('data-depth'))).toBe('2');
     // Indented: each level starts further right, and nothing is wider than the phone.
     const left = async (id: number) => (await article(id).boundingBox())!.x;
     expect(await left(r1)).toBeGreaterThan(await left(root));
