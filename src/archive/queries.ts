@@ -164,17 +164,36 @@ export interface SearchHit {
   snippet: string;
 }
 
-/** One page of public messages matching every word (newest first), with the number of all matches. */
-export function searchPublicPage(db: Db, list: string, text: string, limit: number, offset: number): { total: number; hits: SearchHit[] } {
+/**
+ * Counting stops here: a common word matches most of a big archive, and counting every match would cost more than
+ * the page itself. Beyond it the page says "more than".
+ */
+export const searchCountLimit = 1000;
+
+/**
+ * One page of public messages matching every word (newest first), with the number of all matches (at most
+ * searchCountLimit; `more` when there are more).
+ */
+export function searchPublicPage(
+  db: Db,
+  list: string,
+  text: string,
+  limit: number,
+  offset: number,
+  countLimit = searchCountLimit,
+): { total: number; more: boolean; hits: SearchHit[] } {
   const query = searchQuery(text);
-  if (!query) return { total: 0, hits: [] };
-  const { total } = db
+  if (!query) return { total: 0, more: false, hits: [] };
+  const { counted } = db
     .prepare(
-      `SELECT count(*) AS total FROM archive_search AS s JOIN archive_entries AS e ON e.id = s.rowid
-       WHERE archive_search MATCH ? AND e.list = ? AND e.visibility = 'public'`,
+      `SELECT count(*) AS counted FROM (
+         SELECT 1 FROM archive_search AS s JOIN archive_entries AS e ON e.id = s.rowid
+         WHERE archive_search MATCH ? AND e.list = ? AND e.visibility = 'public' LIMIT ?)`,
     )
-    .get(query, list) as { total: number };
-  if (total === 0 || offset >= total) return { total, hits: [] };
+    .get(query, list, countLimit + 1) as { counted: number };
+  const total = Math.min(counted, countLimit);
+  const more = counted > countLimit;
+  if (total === 0 || offset >= total) return { total, more, hits: [] };
   // The body's snippet: the subject is on the result line already. A match only in the subject or sender gives
   // the body's first words, without marks.
   const rows = db
@@ -185,7 +204,7 @@ export function searchPublicPage(db: Db, list: string, text: string, limit: numb
        ORDER BY s.rowid DESC LIMIT ? OFFSET ?`,
     )
     .all(snippetStart, snippetEnd, query, list, limit, offset) as Array<SummaryRow & { snippet: string | null }>;
-  return { total, hits: rows.map((row) => ({ summary: toSummary(row), snippet: row.snippet ?? '' })) };
+  return { total, more, hits: rows.map((row) => ({ summary: toSummary(row), snippet: row.snippet ?? '' })) };
 }
 
 /** The public messages of a list just before and just after one, by arrival. */

@@ -294,7 +294,7 @@ function pageLinks(base: string, current: number, pages: number): Html | '' {
   )}${current < pages ? html`<a rel="next" href="${base}&page=${current + 1}">older ›</a>` : ''}</nav>`;
 }
 
-export function searchPage(list: ListConfig, query: string, result: { total: number; hits: SearchHit[] }, pageNumber: number, pageSize: number): string {
+export function searchPage(list: ListConfig, query: string, result: { total: number; more: boolean; hits: SearchHit[] }, pageNumber: number, pageSize: number): string {
   const base = `/lists/${encodeURIComponent(list.name)}/search?q=${encodeURIComponent(query)}`;
   const pages = Math.ceil(result.total / pageSize);
   const first = (pageNumber - 1) * pageSize + 1;
@@ -308,7 +308,7 @@ ${
     ? ''
     : result.total === 0
       ? html`<p class="count">No messages match.</p>`
-      : html`<p class="count">${counted(result.total, 'message')} match${result.total === 1 ? 'es' : ''}${
+      : html`<p class="count">${result.more ? `More than ${result.total.toLocaleString('en')} messages match` : `${counted(result.total, 'message')} match${result.total === 1 ? 'es' : ''}`}${
           result.hits.length > 0 ? html`; ${first}–${first + result.hits.length - 1} shown, newest first` : html`; this page is past the last one`
         }.</p>
 <ol class="messages results" start="${first}">${result.hits.map(

@@ -63,7 +63,11 @@ describe('public archive', () => {
     expect(first.hits).toHaveLength(2);
     const last = searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 4);
     expect(last.hits.map((hit) => hit.summary.messageId)).toEqual(['root@corp.example']);
-    expect(searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 6)).toEqual({ total: 5, hits: [] });
+    expect(searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 6)).toEqual({ total: 5, more: false, hits: [] });
+    // Counting stops at the limit: the page then says "more than", and pages reach only that far.
+    const capped = searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 0, 3);
+    expect({ total: capped.total, more: capped.more, hits: capped.hits.length }).toEqual({ total: 3, more: true, hits: 2 });
+    expect(searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 4, 3).hits).toEqual([]);
     const [hit] = searchPublicPage(fixture.db, applicationsList, 'appliance', 20, 0).hits;
     expect(hit!.snippet.trim()).toBe(`We ship Xen in our ${snippetStart}appliance${snippetEnd}.`);
   });
