@@ -299,7 +299,7 @@ export function searchPage(list: ListConfig, query: string, result: { total: num
   const pages = Math.ceil(result.total / pageSize);
   const first = (pageNumber - 1) * pageSize + 1;
   return page({
-    title: query.trim() === '' ? `Search ${list.name}` : `${query} – search ${list.name}`,
+    title: `Search ${list.name}`,
     breadcrumbs: [[listPath(list.name), list.name]],
     body: html`<h1>Search ${list.name}</h1>
 ${searchForm(list.name, query)}
