@@ -1,12 +1,16 @@
-// Plugs the HTTP listener into the daemon: list keys cached for synchronous lookups, port reported once listening.
+// Plugs the HTTP listener into the daemon: list keys cached for synchronous lookups, the subscribe form's requests spooled, port reported once listening.
 import type { Component, DaemonContext } from '../component.ts';
 import type { ListKey } from '../crypto/index.ts';
 import { randomBytes } from 'node:crypto';
 import type { ListConfig } from '../config/types.ts';
 import { indexUnsearchedPublicEntries } from '../archive/store.ts';
-import { listAddressFor } from '../lists/addresses.ts';
 import { createWebServer } from './server.ts';
 import { errorMessage } from '../util/errors.ts';
+
+/** NAME-request@DOMAIN, the address lists/addresses.ts gives the -request role (web/ may not import lists/). */
+function requestAddress(list: ListConfig, domain: string): string {
+  return `${list.name}-request@${domain}`;
+}
 
 /**
  * The web form's request as the mail it stands for: `subscribe` from the address to NAME-request@, spooled like
@@ -15,7 +19,7 @@ import { errorMessage } from '../util/errors.ts';
 export function subscribeRequestMail(list: ListConfig, address: string, domain: string, now: Date): Buffer {
   const lines = [
     `From: <${address}>`,
-    `To: <${listAddressFor(list, 'request', domain)}>`,
+    `To: <${requestAddress(list, domain)}>`,
     'Subject: subscribe',
     `Date: ${now.toUTCString().replace('GMT', '+0000')}`,
     `Message-ID: <web-subscribe-${randomBytes(12).toString('hex')}@${domain}>`,
@@ -51,7 +55,7 @@ export async function createHttpComponent(context: DaemonContext): Promise<Compo
       const domain = context.config().server.domain;
       const id = context.spool.insert({
         mailFrom: address,
-        rcptTo: [listAddressFor(list, 'request', domain)],
+        rcptTo: [requestAddress(list, domain)],
         remoteAddress: clientIp,
         helo: 'embargo-web-subscribe-form',
         raw: subscribeRequestMail(list, address, domain, new Date()),
@@ -70,7 +74,7 @@ export async function createHttpComponent(context: DaemonContext): Promise<Compo
       // Entries archived before the search index kept its text get indexed again, off the start path.
       void indexUnsearchedPublicEntries(context.db).then(
         (count) => count > 0 && context.logger.info({ count }, 'public archive entries added to the search index'),
-        (error: unknown) => context.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'search index backfill failed'),
+        (error: unknown) => context.logger.error({ err: errorMessage(error) }, 'search index backfill failed'),
       );
       context.reportListening('http', server.port());
     },
