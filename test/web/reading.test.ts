@@ -7,6 +7,8 @@ import type { Config } from '../../src/config/types.ts';
 import { createWebServer, type WebServer } from '../../src/web/server.ts';
 import { applicationsList, buildMail, makeArchiveFixture, privateList, type ArchiveFixture } from '../helpers/archive.ts';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.ts';
+import { loadConfig } from '../../src/config/loader.ts';
+import { shippedConfig } from '../helpers/config-dir.ts';
 import { repoRoot } from '../helpers/daemon.ts';
 
 let fixture: ArchiveFixture;
@@ -41,7 +43,7 @@ beforeAll(async () => {
     await archive({ from: bob, subject: `Zebrafish note ${index}`, messageId: `zebra-${index}@bystander.example`, text: `Filler words before the term. The zebrafish count is ${index}. More filler words after it.` }, april(10, index % 24));
   }
   // HTML-only mail with addresses in a mailto: link, its text and a tooltip.
-  await archive({ from: bob, subject: 'HTML note', messageId: 'html-note@bystander.example', html: '<p>Mail <a href="mailto:psirt@quoted.example" title="ask rita@xenproject.example">psirt@quoted.example</a> or <b>cc-person@copied.example</b>.</p>' }, new Date('2026-03-20T10:00:00Z'));
+  await archive({ from: bob, subject: 'HTML note', messageId: 'html-note@bystander.example', html: '<p>Mail <a href="mailto:psirt@quoted.example" title="ask rita@xenproject.example">psirt@quoted.example</a> or <b>cc-person@copied.example</b>.</p>' }, new Date('2026-06-20T10:00:00Z'));
   // A back-and-forth nine messages deep, in May.
   for (let depth = 0; depth < 9; depth++) {
     const at = new Date(Date.UTC(2026, 4, 1 + depth));
@@ -229,7 +231,7 @@ describe('reading the public archive', () => {
       `${list}/2026-04/`,
       `${list}/thread/${encodeURIComponent('root@applicant.example')}`,
       ...['root@applicant.example', 'r1@xenproject.example', 'r2@bystander.example', 'r1a@applicant.example', 'zebra-1@bystander.example', 'html-note@bystander.example'].map(msg),
-      `${list}/2026-03/`,
+      `${list}/2026-06/`,
       `${list}/search?q=bystander`,
       `${list}/search?q=alice`,
       `${list}/search?q=zebrafish&page=2`,
@@ -246,6 +248,12 @@ describe('reading the public archive', () => {
   });
 
   it('shows the list info text (shipped application template) rendered safely, and a subscribe form only when the daemon can take one', async () => {
+    // The test config has no info; the applications list gets the text config/ ships (the deliverable under test).
+    const shipped = await loadConfig(shippedConfig);
+    if (!shipped.ok) throw new Error('the shipped config does not load');
+    const shippedInfo = shipped.config.lists.get(applicationsList)?.info;
+    expect(shippedInfo).toContain('Who is eligible');
+    fixture.config.lists.set(applicationsList, { ...fixture.config.lists.get(applicationsList)!, info: shippedInfo, infoFormat: 'markdown' });
     const { page } = await browser.newPage();
     await page.goto(`${base}${list}/`);
     const info = page.locator('section.info');
