@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ListConfig } from '../src/config/types.ts';
 import { ensureListKey, type ListKey } from '../src/crypto/index.ts';
-import { publicMessagesInMonth, publicThread, searchPublic } from '../src/archive/queries.ts';
+import { publicMessagesInMonth, publicThread, searchPublic, searchPublicPage } from '../src/archive/queries.ts';
 import { messageKey } from '../src/archive/message-ids.ts';
 import { insertArchiveEntry, prepareArchiveEntry, type PreparedArchiveEntry } from '../src/archive/store.ts';
 import { openDatabase } from '../src/store/database.ts';
@@ -35,6 +35,7 @@ function listConfig(name: string, archive: 'public' | 'private'): ListConfig {
     address: `${name}@bench.example`,
     file: `/nonexistent/${name}.yaml`,
     description: 'bench',
+    infoFormat: 'markdown',
     kind: archive === 'public' ? 'public' : 'discussion',
     archive,
     moderated: false,
@@ -211,6 +212,18 @@ export async function run(): Promise<BenchRow[]> {
     const searchScenario = `FTS5 search over ${(messageCount + single).toLocaleString('en')} msgs (${queries.length} queries, avg ${Math.round(hits / queries.length)} hits)`;
     rows.push({ scenario: searchScenario, metric: 'p50', value: percentile(latencies, 0.5), unit: 'ms', target: '≤ 20', ok: percentile(latencies, 0.5) <= 20 });
     rows.push({ scenario: searchScenario, metric: 'p99', value: percentile(latencies, 0.99), unit: 'ms', target: '≤ 100', ok: percentile(latencies, 0.99) <= 100 });
+
+    // 3b. What the search page runs: the count of all matches and one page of 20 with body snippets.
+    const pageLatencies: number[] = [];
+    for (const query of queries) {
+      const searchStarted = performance.now();
+      searchPublicPage(db, list.name, query, 20, 0);
+      pageLatencies.push(performance.now() - searchStarted);
+    }
+    pageLatencies.sort((a, b) => a - b);
+    const pageScenario = `search page: count + 20 snippets (${queries.length} queries)`;
+    rows.push({ scenario: pageScenario, metric: 'p50', value: percentile(pageLatencies, 0.5), unit: 'ms' });
+    rows.push({ scenario: pageScenario, metric: 'p99', value: percentile(pageLatencies, 0.99), unit: 'ms' });
 
     // 4. The pages' other queries: a month index and a thread.
     const pageTimes: number[] = [];

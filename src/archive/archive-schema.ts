@@ -55,4 +55,17 @@ export const archiveMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 'archive-002-search-snippets',
+    sql: `
+      -- The search index keeps its text now, so results can show FTS5 snippet()s (a contentless index cannot).
+      -- Only public entries are indexed, so nothing private is stored in clear. Entries archived before this
+      -- migration are indexed again from their messages at the next start (indexUnsearchedPublicEntries).
+      DROP TABLE archive_search;
+      CREATE VIRTUAL TABLE archive_search USING fts5 (
+        subject, sender, body,
+        tokenize = 'unicode61 remove_diacritics 2'
+      );
+    `,
+  },
 ];

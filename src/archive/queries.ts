@@ -154,6 +154,79 @@ export function searchPublic(db: Db, list: string, text: string, limit = 50, off
   ).map(toSummary);
 }
 
+// Marks around matched words in snippets: control characters no mail text keeps, so the page can escape the text first.
+export const snippetStart = '\u0002';
+export const snippetEnd = '\u0003';
+
+export interface SearchHit {
+  summary: ArchiveSummary;
+  /** Up to 24 words of the body around the matches, matches between snippetStart and snippetEnd; raw text. */
+  snippet: string;
+}
+
+/**
+ * Counting stops here: a common word matches most of a big archive, and counting every match would cost more than
+ * the page itself. Beyond it the page says "more than".
+ */
+export const searchCountLimit = 1000;
+
+/**
+ * One page of public messages matching every word (newest first), with the number of all matches (at most
+ * searchCountLimit; `more` when there are more).
+ */
+export function searchPublicPage(
+  db: Db,
+  list: string,
+  text: string,
+  limit: number,
+  offset: number,
+  countLimit = searchCountLimit,
+): { total: number; more: boolean; hits: SearchHit[] } {
+  const query = searchQuery(text);
+  if (!query) return { total: 0, more: false, hits: [] };
+  const { counted } = db
+    .prepare(
+      `SELECT count(*) AS counted FROM (
+         SELECT 1 FROM archive_search AS s JOIN archive_entries AS e ON e.id = s.rowid
+         WHERE archive_search MATCH ? AND e.list = ? AND e.visibility = 'public' LIMIT ?)`,
+    )
+    .get(query, list, countLimit + 1) as { counted: number };
+  const total = Math.min(counted, countLimit);
+  const more = counted > countLimit;
+  if (total === 0 || offset >= total) return { total, more, hits: [] };
+  // The body's snippet: the subject is on the result line already. A match only in the subject or sender gives
+  // the body's first words, without marks.
+  const rows = db
+    .prepare(
+      `SELECT ${summaryColumns}, snippet(archive_search, 2, ?, ?, '…', 24) AS snippet
+       FROM archive_search AS s JOIN archive_entries AS e ON e.id = s.rowid
+       WHERE archive_search MATCH ? AND e.list = ? AND e.visibility = 'public'
+       ORDER BY s.rowid DESC LIMIT ? OFFSET ?`,
+    )
+    .all(snippetStart, snippetEnd, query, list, limit, offset) as Array<SummaryRow & { snippet: string | null }>;
+  return { total, more, hits: rows.map((row) => ({ summary: toSummary(row), snippet: row.snippet ?? '' })) };
+}
+
+/** The public messages of a list just before and just after one, by arrival. */
+export function publicNeighbours(db: Db, summary: ArchiveSummary): { previous: ArchiveSummary | null; next: ArchiveSummary | null } {
+  const at = summary.receivedAt.getTime();
+  const previous = db
+    .prepare(
+      `SELECT ${summaryColumns} FROM archive_entries AS e
+       WHERE e.list = ? AND e.visibility = 'public' AND (e.received_at < ? OR (e.received_at = ? AND e.id < ?))
+       ORDER BY e.received_at DESC, e.id DESC LIMIT 1`,
+    )
+    .get(summary.list, at, at, summary.id) as SummaryRow | undefined;
+  const next = db
+    .prepare(
+      `SELECT ${summaryColumns} FROM archive_entries AS e
+       WHERE e.list = ? AND e.visibility = 'public' AND (e.received_at > ? OR (e.received_at = ? AND e.id > ?))
+       ORDER BY e.received_at, e.id LIMIT 1`,
+    )
+    .get(summary.list, at, at, summary.id) as SummaryRow | undefined;
+  return { previous: previous ? toSummary(previous) : null, next: next ? toSummary(next) : null };
+}
+
 /**
  * One archived message of a list, decrypted when it is stored encrypted (for a member's `get` request or an
  * admin's export); null when the list has no message with that id.

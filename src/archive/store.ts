@@ -104,7 +104,7 @@ function needsBody(input: PrepareInput): boolean {
 }
 
 /** The header block with its blank line (the whole message when there is no body). */
-function headerBlock(message: Buffer): Buffer {
+export function headerBlock(message: Buffer): Buffer {
   const crlf = message.indexOf('\r\n\r\n');
   const lf = message.indexOf('\n\n');
   if (crlf === -1 && lf === -1) return message;
@@ -254,4 +254,40 @@ export function insertArchiveEntry(db: Db, entry: PreparedArchiveEntry): number 
   const id = insert();
   if (created) metrics.increment('embargo_archive_entries_total', { visibility: entry.visibility }, 1, 'Messages added to the archive');
   return id;
+}
+
+/**
+ * Indexes public entries that are missing from the search index (those archived before the index kept its text),
+ * a batch per transaction; returns how many it indexed. Cheap when there is nothing to do: one indexed lookup per
+ * public row.
+ */
+export async function indexUnsearchedPublicEntries(db: Db, batchSize = 200): Promise<number> {
+  const missing = db.prepare(
+    `SELECT e.id FROM archive_entries AS e
+     WHERE e.visibility = 'public' AND e.id > ? AND NOT EXISTS (SELECT 1 FROM archive_search AS s WHERE s.rowid = e.id)
+     ORDER BY e.id LIMIT ?`,
+  );
+  const read = db.prepare("SELECT message, subject, sender_name, sender_address FROM archive_entries WHERE id = ? AND visibility = 'public'");
+  const present = db.prepare('SELECT 1 FROM archive_search WHERE rowid = ?');
+  const index = statementsFor(db).index;
+  let indexed = 0;
+  let after = 0;
+  for (;;) {
+    const ids = (missing.all(after, batchSize) as Array<{ id: number }>).map((row) => row.id);
+    if (ids.length === 0) return indexed;
+    after = ids.at(-1)!;
+    const texts: Array<[number, string, string, string]> = [];
+    for (const id of ids) {
+      const row = read.get(id) as { message: Buffer; subject: string | null; sender_name: string | null; sender_address: string | null } | undefined;
+      if (!row) continue;
+      const parsed = await parseForArchive(row.message);
+      texts.push([id, row.subject ?? '', `${row.sender_name ?? ''} ${row.sender_address ?? ''}`.trim(), (parsed.text ?? '').slice(0, maxIndexedBodyChars)]);
+    }
+    db.transaction(() => {
+      for (const [id, subject, sender, body] of texts) {
+        if (!present.get(id)) index.run(id, subject, sender, body);
+      }
+    })();
+    indexed += texts.length;
+  }
 }

@@ -55,8 +55,15 @@ export const serverSchema = z.strictObject({
     })
     .default({ host: '127.0.0.1', port: 25, secure: false, concurrency: 8, retrySchedule: [60, 300, 900, 3600, 14400], maxAgeHours: 120 }),
   http: hostPort(8025)
-    .extend({ enabled: z.boolean().default(true), publicUrl: z.string().url().optional() })
-    .default({ host: '127.0.0.1', port: 8025, enabled: true }),
+    .extend({
+      enabled: z.boolean().default(true),
+      publicUrl: z.string().url().optional(),
+      /** false: the archive's index page names only public lists (every list's key stays at /keys/ and WKD). */
+      showPrivateLists: z.boolean().default(true),
+      /** true behind a reverse proxy: the client IP (for the subscribe form's rate limit) is X-Forwarded-For's last entry. */
+      trustProxy: z.boolean().default(false),
+    })
+    .default({ host: '127.0.0.1', port: 8025, enabled: true, showPrivateLists: true, trustProxy: false }),
   /** Prometheus /metrics on a listener of its own, never the public web one. */
   metrics: hostPort(9425)
     .extend({ enabled: z.boolean().default(true), listLabels: z.boolean().default(false) })
@@ -118,6 +125,9 @@ export const memberSchema = z
 
 export const listSchema = z.strictObject({
   description: z.string().default(''),
+  /** Public lists: what the list page tells readers and applicants (Markdown, or plain text with infoFormat: text). */
+  info: z.string().max(20_000).optional(),
+  infoFormat: z.enum(['markdown', 'text']).default('markdown'),
   kind: z.enum(['announce', 'discussion', 'public']),
   archive: z.enum(['private', 'public', 'none']),
   moderated: z.boolean().default(false),

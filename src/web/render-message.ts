@@ -1,8 +1,17 @@
-// Turns one archived message into safe HTML: text shown as text, HTML sanitized with nothing that loads or runs.
+// Turns one archived message into safe HTML: text shown as text, HTML sanitized with nothing that loads or runs, addresses obfuscated.
 import sanitizeHtml from 'sanitize-html';
 import { simpleParser, type Attachment, type ParsedMail } from 'mailparser';
-import { firstAddress } from '../archive/store.ts';
+import { firstAddress, replyTargets } from '../archive/store.ts';
 import { Html, html, trusted } from './html.ts';
+import { obfuscateAddresses } from './obfuscate.ts';
+import { renderTextBody } from './render-text.ts';
+
+/** Attribute values a reader sees (tooltips, alt text) lose their addresses too. */
+function withoutAddresses(attribs: sanitizeHtml.Attributes): sanitizeHtml.Attributes {
+  const clean: sanitizeHtml.Attributes = {};
+  for (const [name, value] of Object.entries(attribs)) clean[name] = name === 'href' || name === 'src' ? value : obfuscateAddresses(value);
+  return clean;
+}
 
 const sanitizeOptions: sanitizeHtml.IOptions = {
   allowedTags: [
@@ -12,7 +21,8 @@ const sanitizeOptions: sanitizeHtml.IOptions = {
   ],
   // No style, class or id attributes: styles can load remote URLs and ids can clobber the page.
   allowedAttributes: { a: ['href', 'title', 'rel'], img: ['src', 'alt', 'title', 'width', 'height'], td: ['colspan', 'rowspan'], th: ['colspan', 'rowspan'], abbr: ['title'] },
-  allowedSchemes: ['http', 'https', 'mailto'],
+  // No mailto: links: their addresses are what harvesters collect. The link text stays, obfuscated.
+  allowedSchemes: ['http', 'https'],
   allowedSchemesByTag: { img: ['data'] },
   allowedSchemesAppliedToAttributes: ['href', 'src', 'cite'],
   allowProtocolRelative: false,
@@ -21,8 +31,11 @@ const sanitizeOptions: sanitizeHtml.IOptions = {
   // Inline images are kept only as raster data: URLs; anything else would be a remote load or a tracking pixel.
   exclusiveFilter: (frame) => frame.tag === 'img' && !/^data:image\/(png|jpeg|gif|webp);base64,/i.test(frame.attribs.src ?? ''),
   transformTags: {
-    a: (tagName, attribs) => ({ tagName, attribs: { ...attribs, rel: 'nofollow noopener noreferrer' } }),
+    a: (tagName, attribs) => ({ tagName, attribs: { ...withoutAddresses(attribs), rel: 'nofollow noopener noreferrer' } }),
+    '*': (tagName, attribs) => ({ tagName, attribs: withoutAddresses(attribs) }),
   },
+  // Gets text sanitize-html has already escaped; replacing '@' with ' at ' adds no markup.
+  textFilter: (text) => obfuscateAddresses(text),
 };
 
 export function sanitizeMailHtml(dirty: string): string {
@@ -42,6 +55,7 @@ export function htmlToPlainText(dirty: string): string {
     .trim();
 }
 
+/** A message as the public pages show it: every address in headers, subject and text obfuscated. */
 export interface RenderedMessage {
   parsed: ParsedMail;
   from: string;
@@ -50,7 +64,9 @@ export interface RenderedMessage {
   subject: string;
   date: Date | null;
   inReplyTo: string | null;
-  /** The body as safe HTML (a <pre> of text, or sanitized HTML). */
+  /** The Message-IDs this one answers, nearest first (In-Reply-To, then References from the end). */
+  replyTargets: string[];
+  /** The body as safe HTML (text laid out by renderTextBody, or sanitized HTML). */
   body: Html;
   /** Plain text, for feeds and search snippets. */
   text: string;
@@ -59,7 +75,7 @@ export interface RenderedMessage {
 
 function addressText(value: ParsedMail['to']): string {
   if (!value) return '';
-  return (Array.isArray(value) ? value : [value]).map((group) => group.text).join(', ');
+  return obfuscateAddresses((Array.isArray(value) ? value : [value]).map((group) => group.text).join(', '));
 }
 
 export async function renderMessage(message: Buffer): Promise<RenderedMessage> {
@@ -70,7 +86,7 @@ export async function renderMessage(message: Buffer): Promise<RenderedMessage> {
   let text = parsed.text ?? '';
   let body: Html;
   if (text.trim().length > 0 || !parsed.html) {
-    body = html`<pre class="body">${text}</pre>`;
+    body = renderTextBody(text);
   } else {
     body = html`<div class="html-body">${trusted(sanitizeMailHtml(parsed.html))}</div>`;
     text = htmlToPlainText(parsed.html);
@@ -78,14 +94,15 @@ export async function renderMessage(message: Buffer): Promise<RenderedMessage> {
   const inReplyTo = parsed.inReplyTo ? (/<([^<>\s]+)>/.exec(parsed.inReplyTo)?.[1] ?? null) : null;
   return {
     parsed,
-    from: sender.name ? `${sender.name} <${sender.address}>` : sender.address,
+    from: obfuscateAddresses(sender.name ? `${sender.name} <${sender.address}>` : sender.address),
     to: addressText(parsed.to),
     cc: addressText(parsed.cc),
-    subject: parsed.subject ?? '(no subject)',
+    subject: obfuscateAddresses(parsed.subject ?? '(no subject)'),
     date: parsed.headers.has('date') && parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date : null,
     inReplyTo,
+    replyTargets: replyTargets(parsed),
     body,
-    text,
+    text: obfuscateAddresses(text),
     attachments: parsed.attachments,
   };
 }

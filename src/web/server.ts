@@ -1,4 +1,4 @@
-// The daemon's public HTTP listener: archive pages, list keys and WKD, health; read-only, GET and HEAD only.
+// The daemon's public HTTP listener: archive pages, list keys and WKD, health, the subscribe form's POST; never /metrics.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config, ListConfig } from '../config/types.ts';
@@ -13,18 +13,24 @@ import {
   publicMessagesByIds,
   publicMessagesInMonth,
   publicMonths,
-  publicSummary,
+  publicNeighbours,
   publicThread,
   recentPublicMessages,
-  searchPublic,
+  searchPublicPage,
   type ArchiveSummary,
 } from '../archive/queries.ts';
+import { headerBlock, replyTargets } from '../archive/store.ts';
+import { simpleParser } from 'mailparser';
 import { archivedAtUrl, listPath, messagePath, publicBaseUrl } from '../archive/urls.ts';
 import { publishedOn } from '../advisories/store.ts';
 import { atomFeed } from './atom.ts';
 import { stylesheet } from './html.ts';
-import { indexPage, listPage, messagePage, monthPage, notFoundPage, searchPage, threadPage } from './pages.ts';
+import { listInfo } from './list-info.ts';
+import { obfuscateAddresses } from './obfuscate.ts';
+import { indexPage, listPage, messagePage, monthPage, notFoundPage, searchPage, subscribeReplyPage, threadPage } from './pages.ts';
 import { attachmentDisposition, downloadType, renderMessage } from './render-message.ts';
+import { cookieValue, createSubscribeGuard, csrfCookie, formLifetimeMs } from './subscribe-form.ts';
+import { threadTree, type ThreadNode } from './thread-tree.ts';
 import { dearmor, wkdHash } from './wkd.ts';
 
 export interface WebServerOptions {
@@ -32,6 +38,13 @@ export interface WebServerOptions {
   config: () => Config;
   listKeys: (name: string) => ListKey | undefined;
   logger: Logger;
+  /**
+   * Starts the double opt-in for address on a public list, as a `subscribe` mail to NAME-request@ would. Without
+   * it the list pages show no subscribe form and the form's POST is refused.
+   */
+  requestSubscription?: (list: ListConfig, address: string, clientIp: string) => void;
+  /** The form guard's clock (tests drive it). */
+  now?: () => number;
 }
 
 export interface WebServer {
@@ -45,7 +58,12 @@ export interface WebServer {
 const contentSecurityPolicy =
   "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-const searchPageSize = 50;
+const searchPageSize = 20;
+const maxSearchPage = 500;
+// A form post is a mail address and a token; anything longer is not from our form.
+const maxFormBytes = 4096;
+// Addresses a person can read mail at: no quotes, comments or brackets, nothing that could split a header line.
+const formAddress = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 const feedSize = 30;
 
 interface Reply {
@@ -67,6 +85,7 @@ function download(type: string, filename: string, body: Buffer | string): Reply 
 export function createWebServer(options: WebServerOptions): WebServer {
   const { db, logger } = options;
   let server: Server | null = null;
+  const guard = createSubscribeGuard(options.now);
 
   const publicList = (name: string): ListConfig | null => {
     const list = options.config().lists.get(name);
@@ -80,10 +99,29 @@ export function createWebServer(options: WebServerOptions): WebServer {
     );
   }
 
+  /** The reply tree of the thread holding messageId; only the header blocks are parsed. */
+  async function threadOf(list: ListConfig, messageId: string): Promise<ThreadNode[]> {
+    const summaries = publicThread(db, list.name, messageId);
+    const messages = publicMessagesByIds(db, summaries.map((summary) => summary.id));
+    const targets = await Promise.all(messages.map(async (message) => replyTargets(await simpleParser(headerBlock(message), { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true }))));
+    return threadTree(summaries.map((summary, index) => ({ summary, replyTargets: targets[index] ?? [] })));
+  }
+
   async function listRoute(list: ListConfig, rest: string[], url: URL): Promise<Reply> {
     const [first, second, third, fourth] = rest;
     if (rest.length === 0 || (rest.length === 1 && first === '')) {
-      return htmlReply(listPage(list, publicMonths(db, list.name)));
+      const form = options.requestSubscription ? guard.issue(list.name) : null;
+      const reply = htmlReply(listPage(list, { months: publicMonths(db, list.name), info: listInfo(list), subscribeToken: form?.token ?? null }));
+      if (!form) return reply;
+      const secure = publicBaseUrl(options.config()).startsWith('https:') ? '; Secure' : '';
+      return {
+        ...reply,
+        headers: {
+          // The token in the page is good only with this cookie, which a cross-site post does not carry (SameSite).
+          'Set-Cookie': `${csrfCookie}=${form.cookie}; Path=${listPath(list.name)}; Max-Age=${formLifetimeMs / 1000}; HttpOnly; SameSite=Strict${secure}`,
+          'Cache-Control': 'private, no-store',
+        },
+      };
     }
     if (first === 'atom.xml' && rest.length === 1) return feed(list);
     // A released advisory's stable address follows its id and leads to its newest published revision.
@@ -96,11 +134,11 @@ export function createWebServer(options: WebServerOptions): WebServer {
     }
     if (first === 'search' && rest.length === 1) {
       const query = (url.searchParams.get('q') ?? '').slice(0, 200);
-      const offset = Math.min(Math.max(0, Number.parseInt(url.searchParams.get('offset') ?? '0', 10) || 0), 10_000);
+      const pageNumber = Math.min(Math.max(1, Number.parseInt(url.searchParams.get('page') ?? '1', 10) || 1), maxSearchPage);
       const started = performance.now();
-      const results = searchPublic(db, list.name, query, searchPageSize, offset);
+      const result = searchPublicPage(db, list.name, query, searchPageSize, (pageNumber - 1) * searchPageSize);
       metrics.observe('embargo_archive_search_seconds', (performance.now() - started) / 1000, 'Full-text search time');
-      return htmlReply(searchPage(list, query, results, offset, searchPageSize));
+      return htmlReply(searchPage(list, query, result, pageNumber, searchPageSize));
     }
     if (first && /^\d{4}-\d{2}$/.test(first)) {
       if (rest.length === 1) return redirect(`${listPath(list.name)}${first}/`);
@@ -120,8 +158,20 @@ export function createWebServer(options: WebServerOptions): WebServer {
       if (!found) return notFound();
       if (rest.length === 2) {
         const rendered = await renderMessage(found.message);
-        const parentArchived = rendered.inReplyTo ? publicSummary(db, list.name, rendered.inReplyTo) !== null : false;
-        return htmlReply(messagePage(list, found.summary, rendered, parentArchived));
+        const tree = await threadOf(list, found.summary.messageId);
+        const at = tree.findIndex((node) => node.summary.id === found.summary.id);
+        const node = tree[at];
+        const neighbours = publicNeighbours(db, found.summary);
+        return htmlReply(
+          messagePage(list, found.summary, rendered, {
+            parent: node?.parent ?? null,
+            replies: node?.replies ?? [],
+            threadPrevious: tree[at - 1]?.summary ?? null,
+            threadNext: tree[at + 1]?.summary ?? null,
+            datePrevious: neighbours.previous,
+            dateNext: neighbours.next,
+          }),
+        );
       }
       if (rest.length === 4 && third === 'attachment' && fourth !== undefined && /^\d{1,4}$/.test(fourth)) {
         const index = Number(fourth);
@@ -144,7 +194,9 @@ export function createWebServer(options: WebServerOptions): WebServer {
       if (rest.length === 2) {
         const messages = publicMessagesByIds(db, summaries.map((summary) => summary.id));
         const rendered = await Promise.all(messages.map((message) => renderMessage(message)));
-        return htmlReply(threadPage(list, summaries.map((summary, index) => ({ summary, rendered: rendered[index]! }))));
+        const renderedById = new Map(summaries.map((summary, index) => [summary.id, rendered[index]!]));
+        const tree = threadTree(summaries.map((summary, index) => ({ summary, replyTargets: rendered[index]!.replyTargets })));
+        return htmlReply(threadPage(list, tree.map((node) => ({ node, rendered: renderedById.get(node.summary.id)! }))));
       }
       if (rest.length === 3 && third === 'mbox') {
         return download('application/mbox', `${list.name}-thread-${summaries[0]!.id}.mbox`, await mbox(summaries));
@@ -166,9 +218,10 @@ export function createWebServer(options: WebServerOptions): WebServer {
         return {
           id: url,
           url,
-          title: summary.subject || '(no subject)',
-          author: summary.senderName || (summary.senderAddress.split('@')[0] ?? ''),
+          title: obfuscateAddresses(summary.subject || '(no subject)'),
+          author: obfuscateAddresses(summary.senderName || (summary.senderAddress.split('@')[0] ?? '')),
           updated: summary.receivedAt,
+          // rendered.text is already obfuscated.
           summary: rendered.text.replace(/\s+/g, ' ').trim().slice(0, 500),
         };
       }),
@@ -185,6 +238,73 @@ export function createWebServer(options: WebServerOptions): WebServer {
         entries,
       }),
     };
+  }
+
+  function clientIp(request: IncomingMessage): string {
+    const direct = request.socket.remoteAddress ?? 'unknown';
+    if (!options.config().server.http.trustProxy) return direct;
+    // The proxy appends the address it saw; entries before it are whatever the client claimed.
+    const forwarded = String(request.headers['x-forwarded-for'] ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+    return forwarded.at(-1) ?? direct;
+  }
+
+  /** A browser's own form post: no Origin or one of ours, and no Sec-Fetch-Site other than same-origin. */
+  function sameOrigin(request: IncomingMessage): boolean {
+    const site = request.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin') return false;
+    const origin = request.headers.origin;
+    if (origin === undefined) return true;
+    // Our pages send Referrer-Policy: no-referrer, so browsers send "Origin: null" on our own form; they also
+    // send Sec-Fetch-Site, which that policy leaves alone, and it must say same-origin then.
+    if (origin === 'null') return site === 'same-origin';
+    try {
+      return new URL(origin).host === request.headers.host || new URL(origin).origin === new URL(publicBaseUrl(options.config())).origin;
+    } catch {
+      return false;
+    }
+  }
+
+  async function formBody(request: IncomingMessage): Promise<URLSearchParams | null> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxFormBytes) return null;
+      chunks.push(chunk);
+    }
+    return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  }
+
+  /**
+   * The subscribe form's POST. It changes nothing itself: it starts the double opt-in (a confirmation mail), and
+   * only a reply to that mail subscribes. The answer is the same whether or not the address is subscribed already,
+   * so the form tells nobody who reads the list.
+   */
+  async function subscribe(request: IncomingMessage, url: URL): Promise<Reply> {
+    const match = /^\/lists\/([^/]+)\/subscribe$/.exec(url.pathname);
+    const list = match ? publicList(decodeURIComponent(match[1]!)) : null;
+    if (!list || !options.requestSubscription) return notFound();
+    const refuse = (status: number, message: string): Reply => htmlReply(subscribeReplyPage(list, { ok: false, message }), status);
+    if (!sameOrigin(request)) return refuse(403, 'This form was sent from another site.');
+    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')) return refuse(400, 'Send the form from the list page.');
+    const form = await formBody(request);
+    if (!form) return refuse(413, 'The form is too large.');
+    const check = guard.verify(list.name, form.get('token') ?? '', cookieValue(request.headers.cookie, csrfCookie));
+    if (!check.ok) return refuse(check.status, check.reason);
+    const address = (form.get('address') ?? '').trim();
+    if (address.length > 254 || !formAddress.test(address)) return refuse(400, 'Give one mail address, like name@example.org.');
+    const domain = options.config().server.domain.toLowerCase();
+    if (address.toLowerCase().endsWith(`@${domain}`)) return refuse(400, `Addresses at ${domain} are this server's own.`);
+    const allowed = guard.take(address, clientIp(request));
+    if (!allowed.ok) return refuse(allowed.status, allowed.reason);
+    options.requestSubscription(list, address, clientIp(request));
+    metrics.increment('embargo_web_subscribe_requests_total', { list: list.name }, 1, 'Subscribe form posts that started a confirmation');
+    return htmlReply(
+      subscribeReplyPage(list, {
+        ok: true,
+        message: `If ${obfuscateAddresses(address)} can subscribe to ${list.name}, a confirmation request is on its way to it. Reply to that mail, keeping its subject, to be subscribed. Until then nothing changes.`,
+      }),
+    );
   }
 
   function wkd(segments: string[]): Reply {
@@ -221,7 +341,9 @@ export function createWebServer(options: WebServerOptions): WebServer {
       const config = options.config();
       const lists = [...config.lists.values()].sort((a, b) => a.name.localeCompare(b.name));
       const publicLists = lists.filter((list) => list.archive === 'public').map((list) => ({ list, count: publicCount(db, list.name) }));
-      const keys = lists.map((list) => ({ list, fingerprint: options.listKeys(list.name)?.fingerprint ?? null }));
+      // showPrivateLists: false names only public lists here; the others' keys stay at /keys/ and in WKD for those who know the address.
+      const named = config.server.http.showPrivateLists ? lists : lists.filter((list) => list.archive === 'public');
+      const keys = named.map((list) => ({ list, fingerprint: options.listKeys(list.name)?.fingerprint ?? null }));
       return { name: 'index', reply: htmlReply(indexPage(publicLists, keys)) };
     }
     if (url.pathname === '/style.css') return { name: 'style', reply: { status: 200, type: 'text/css; charset=utf-8', body: stylesheet, headers: { 'Cache-Control': 'public, max-age=3600' } } };
@@ -251,7 +373,15 @@ export function createWebServer(options: WebServerOptions): WebServer {
     const started = performance.now();
     let name = 'error';
     let reply: Reply;
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
+    if (request.method === 'POST' && /^\/lists\/[^/]+\/subscribe$/.test(new URL(request.url ?? '/', 'http://archive.invalid').pathname)) {
+      name = 'subscribe';
+      try {
+        reply = await subscribe(request, new URL(request.url ?? '/', 'http://archive.invalid'));
+      } catch (error) {
+        logger.error({ err: error }, 'subscribe form failed');
+        reply = text(500, 'internal error\n');
+      }
+    } else if (request.method !== 'GET' && request.method !== 'HEAD') {
       reply = { ...text(405, 'method not allowed\n'), headers: { Allow: 'GET, HEAD' } };
       name = 'method';
     } else {

@@ -2,8 +2,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleParser } from 'mailparser';
-import { findArchived, publicMessagesInMonth, publicMonths, publicThread, searchPublic } from '../../src/archive/queries.ts';
-import { prepareArchiveEntry } from '../../src/archive/store.ts';
+import { findArchived, publicMessagesInMonth, publicMonths, publicThread, searchPublic, searchPublicPage, snippetEnd, snippetStart } from '../../src/archive/queries.ts';
+import { indexUnsearchedPublicEntries, prepareArchiveEntry } from '../../src/archive/store.ts';
 import { applicationsList, buildMail, makeArchiveFixture, privateList, announceList, type ArchiveFixture } from '../helpers/archive.ts';
 
 let fixture: ArchiveFixture;
@@ -55,6 +55,34 @@ describe('public archive', () => {
     expect(searchPublic(fixture.db, applicationsList, '')).toEqual([]);
     // Another list's words are not found here.
     expect(searchPublic(fixture.db, 'xen-announce', 'appliance')).toEqual([]);
+  });
+
+  it('pages results with the count of all matches and a body snippet around the match', () => {
+    const first = searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 0);
+    expect(first.total).toBe(5);
+    expect(first.hits).toHaveLength(2);
+    const last = searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 4);
+    expect(last.hits.map((hit) => hit.summary.messageId)).toEqual(['root@corp.example']);
+    expect(searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 6)).toEqual({ total: 5, more: false, hits: [] });
+    // Counting stops at the limit: the page then says "more than", and pages reach only that far.
+    const capped = searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 0, 3);
+    expect({ total: capped.total, more: capped.more, hits: capped.hits.length }).toEqual({ total: 3, more: true, hits: 2 });
+    expect(searchPublicPage(fixture.db, applicationsList, 'Alice', 2, 4, 3).hits).toEqual([]);
+    const [hit] = searchPublicPage(fixture.db, applicationsList, 'appliance', 20, 0).hits;
+    expect(hit!.snippet.trim()).toBe(`We ship Xen in our ${snippetStart}appliance${snippetEnd}.`);
+  });
+
+  it('indexes again the public entries archived before the search index kept its text (archive-002)', async () => {
+    const before = searchPublicPage(fixture.db, applicationsList, 'appliance', 20, 0);
+    // What the migration leaves: an empty index next to the archived rows.
+    fixture.db.exec('DELETE FROM archive_search');
+    expect(searchPublicPage(fixture.db, applicationsList, 'appliance', 20, 0).total).toBe(0);
+    expect(await indexUnsearchedPublicEntries(fixture.db, 2)).toBe(5);
+    expect(searchPublicPage(fixture.db, applicationsList, 'appliance', 20, 0)).toEqual(before);
+    expect(searchPublic(fixture.db, applicationsList, 'Alice').length).toBe(5);
+    // Nothing left to do, and private entries are never indexed.
+    expect(await indexUnsearchedPublicEntries(fixture.db)).toBe(0);
+    expect((fixture.db.prepare("SELECT count(*) AS n FROM archive_search AS s JOIN archive_entries AS e ON e.id = s.rowid WHERE e.visibility = 'private'").get() as { n: number }).n).toBe(0);
   });
 });
 

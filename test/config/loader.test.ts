@@ -147,6 +147,21 @@ describe('errors name file, line, column and reason', () => {
     expectOneError(errors, dir.path('lists/a.yaml'), 4, /^moderated must be true or false, not a string \("yes"\)/, 12);
   });
 
+  it('the archive page settings: info text and its format, showPrivateLists and trustProxy are checked like every field', async () => {
+    const publicList = 'description: applications\nkind: public\narchive: public\ninfo: |\n  **Apply** here.\n';
+    const good = await configOf(configWith({ 'apply.yaml': publicList }));
+    expect(good.lists.get('apply')).toMatchObject({ info: '**Apply** here.\n', infoFormat: 'markdown' });
+    expect(good.server.http).toMatchObject({ showPrivateLists: true, trustProxy: false });
+    const dir = configWith(
+      { 'apply.yaml': `${publicList}infoFormat: html\n`, 'other.yaml': 'kind: public\narchive: public\ninfo: [not, text]\n' },
+      minimalServerYaml.replace('  port: 8025\n', '  port: 8025\n  showPrivateLists: no\n'),
+    );
+    const errors = await errorsOf(dir);
+    expect(errors.find((error) => error.file === dir.path('lists/apply.yaml'))?.reason).toMatch(/^infoFormat must be one of markdown, text/);
+    expect(errors.find((error) => error.file === dir.path('lists/other.yaml'))?.reason).toMatch(/^info must be/);
+    expect(errors.find((error) => error.file === dir.path('server.yaml'))?.reason).toMatch(/^http\.showPrivateLists must be true or false/);
+  });
+
   it('out-of-range number and an empty admins list', async () => {
     const dir = configWith({ 'a.yaml': announceList }, minimalServerYaml.replace('  port: 2526', '  port: 70000').replace('  - postmaster@lists.example.org\n', '').replace('admins:', 'admins: []'));
     const errors = await errorsOf(dir);

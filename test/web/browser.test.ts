@@ -119,11 +119,11 @@ describe('public archive in a browser', () => {
     await page.getByRole('searchbox').fill('quasarwidget');
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => page.url()).toContain('/search?q=quasarwidget');
-    const results = page.locator('ul.messages li');
+    const results = page.locator('ol.results li');
     expect(await results.count()).toBe(1);
     await results.locator('a').first().click();
     expect(page.url()).toBe(`${base}/lists/${applicationsList}/msg/${encodeURIComponent('app1-r2@hosting.example')}`);
-    expect(await page.locator('pre.body').innerText()).toContain('See our quasarwidget status page.');
+    expect(await page.locator('div.body').innerText()).toContain('See our quasarwidget status page.');
     await page.close();
   });
 
@@ -173,7 +173,7 @@ describe('public archive in a browser', () => {
     // The text part is shown as text, markup and all; the HTML-only message shows its sanitized words.
     const { page } = await browser.newPage();
     await page.goto(`${base}/lists/${applicationsList}/msg/${encodeURIComponent('hostile-text@evil.example')}`);
-    expect(await page.locator('pre.body').innerText()).toContain('<script>document.title="pwned-text"');
+    expect(await page.locator('div.body').innerText()).toContain('<script>document.title="pwned-text"');
     expect(await page.locator('h1').innerText()).toBe('<script>document.title="pwned-subject"</script>');
     await page.goto(`${base}/lists/${applicationsList}/msg/${encodeURIComponent('hostile-html@evil.example')}`);
     expect(await page.locator('div.html-body').innerText()).toContain('Visible hostile paragraph: grabthiswordplease');
