@@ -13,6 +13,7 @@ import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
 import { createSpool } from './smtp/spool.ts';
 import { createPipelineWorker } from './lists/worker.ts';
+import { prepareMemberKeys } from './lists/keyring.ts';
 import type { Spool } from './smtp/spool.ts';
 import { openDatabase } from './store/database.ts';
 import type { Db } from './store/database.ts';
@@ -139,6 +140,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const key = await listKey(list.name);
       logger.info({ list: list.name, fingerprint: key.fingerprint }, 'list key ready');
     }
+    // Member keys are parsed and checked now, not on the first post (which would take twice as long as the next).
+    logger.info({ usable: await prepareMemberKeys(current) }, 'member keys ready');
 
     const spooledListeners: Array<(id: string) => void> = [];
     const reloadListeners: Array<(config: Config) => void> = [];
@@ -196,6 +199,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         }
         logger.info({ lists: config.lists.size }, 'config reloaded');
         if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
+        prepareMemberKeys(config).catch((error: unknown) =>
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'member keys could not be prepared'),
+        );
         for (const list of config.lists.values()) {
           if (previousLists.has(list.name)) continue;
           listKey(list.name).then(

@@ -133,7 +133,7 @@ export interface SealInput {
 }
 
 export { ensureListKey, importListKey, listKeyFile, generateMemberKey } from './list-keys.ts';
-export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, KeyReadError } from './member-keys.ts';
+export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, encryptionPacketOf, KeyReadError } from './member-keys.ts';
 export { openMessage, DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './open.ts';
 export {
   sealFanout,

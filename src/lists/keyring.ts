@@ -1,7 +1,7 @@
 // Member keys of a list, parsed once per armored text (parsing costs milliseconds) and checked for usability.
 import * as crypto from '../crypto/index.ts';
 import type { KeyProblem, MemberKey } from '../crypto/index.ts';
-import type { ListConfig, Member } from '../config/types.ts';
+import type { Config, ListConfig, Member } from '../config/types.ts';
 
 const parsed = new Map<string, Promise<MemberKey | null>>();
 
@@ -48,4 +48,22 @@ export async function keyUsability(member: Member, now: Date, options: { expires
 export function describeProblems(problems: KeyProblem[]): string {
   const blocking = problems.filter((problem) => problem.blocking);
   return (blocking.length > 0 ? blocking : problems).map((problem) => `${problem.code}: ${problem.detail}`).join('; ');
+}
+
+/**
+ * Parses and checks every member key of every list, and resolves each usable key's encryption packet, so a post
+ * right after a start or a reload pays no more than the next one (the daemon calls it when the config loads).
+ * Returns how many members have a usable key.
+ */
+export async function prepareMemberKeys(config: Config, now: Date = new Date()): Promise<number> {
+  let usable = 0;
+  for (const list of config.lists.values()) {
+    for (const member of list.members) {
+      const usability = await keyUsability(member, now);
+      if (!usability.usable) continue;
+      await crypto.encryptionPacketOf(usability.key, now);
+      usable++;
+    }
+  }
+  return usable;
 }
