@@ -140,8 +140,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const key = await listKey(list.name);
       logger.info({ list: list.name, fingerprint: key.fingerprint }, 'list key ready');
     }
-    // Member keys are parsed and checked now, not on the first post (which would take twice as long as the next).
-    logger.info({ usable: await prepareMemberKeys(current) }, 'member keys ready');
+    // Member keys are parsed and checked, and each list key self-tested, now: not on the first post (which took twice as long as the next).
+    const prepareKeys = async (config: Config) => {
+      const prepared = await prepareMemberKeys(config, listKey);
+      for (const failed of prepared.failedSelfTests) logger.error({ list: failed.list, err: failed.detail }, 'list key self-test failed');
+      logger.info({ usable: prepared.usable }, 'member keys ready');
+    };
+    await prepareKeys(current);
 
     const spooledListeners: Array<(id: string) => void> = [];
     const reloadListeners: Array<(config: Config) => void> = [];
@@ -199,7 +204,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         }
         logger.info({ lists: config.lists.size }, 'config reloaded');
         if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
-        prepareMemberKeys(config).catch((error: unknown) =>
+        prepareKeys(config).catch((error: unknown) =>
           logger.error({ err: error instanceof Error ? error.message : String(error) }, 'member keys could not be prepared'),
         );
         for (const list of config.lists.values()) {

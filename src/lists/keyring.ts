@@ -51,19 +51,28 @@ export function describeProblems(problems: KeyProblem[]): string {
 }
 
 /**
- * Parses and checks every member key of every list, and resolves each usable key's encryption packet, so a post
- * right after a start or a reload pays no more than the next one (the daemon calls it when the config loads).
- * Returns how many members have a usable key.
+ * Parses and checks every member key of every list, resolves each usable key's encryption packet, and self-tests each
+ * list key by sealing a small post to its members, so a post right after a start or a reload pays no more than the
+ * next one (the daemon calls it when the config loads). Returns what admins need to know.
  */
-export async function prepareMemberKeys(config: Config, now: Date = new Date()): Promise<number> {
+export async function prepareMemberKeys(
+  config: Config,
+  listKey: (listName: string) => Promise<crypto.ListKey>,
+  now: Date = new Date(),
+): Promise<{ usable: number; failedSelfTests: Array<{ list: string; detail: string }> }> {
   let usable = 0;
+  const failedSelfTests: Array<{ list: string; detail: string }> = [];
   for (const list of config.lists.values()) {
+    const recipients: crypto.Recipient[] = [];
     for (const member of list.members) {
       const usability = await keyUsability(member, now);
       if (!usability.usable) continue;
       await crypto.encryptionPacketOf(usability.key, now);
-      usable++;
+      recipients.push({ address: member.address, key: usability.key });
     }
+    usable += recipients.length;
+    const result = await crypto.selfTestListKey(await listKey(list.name), list.address, recipients);
+    if (!result.ok) failedSelfTests.push({ list: list.name, detail: result.detail });
   }
-  return usable;
+  return { usable, failedSelfTests };
 }
