@@ -29,6 +29,8 @@ export const commands: CommandEntry[] = [
   { name: 'keys', summary: "check members' OpenPGP keys (exit 1 if one cannot be encrypted to)", load: async () => (await import('./commands/keys.ts')).registerKeys },
   { name: 'advisories', summary: 'list the advisories of announce lists: id, revision, title, embargo end, state, recipients', load: async () => (await import('./commands/advisories.ts')).registerAdvisories },
   { name: 'advisory', summary: 'one advisory: show, postpone, cancel, release, audit, resend', load: async () => (await import('./commands/advisories.ts')).registerAdvisories },
+  { name: 'backup', summary: 'copy the database, keys and config into DIR while the daemon runs, with a manifest of checksums', load: async () => (await import('./commands/backup.ts')).registerBackup },
+  { name: 'restore', summary: 'verify a backup and restore it into an empty data directory', load: async () => (await import('./commands/backup.ts')).registerRestore },
   { name: 'dkim', summary: "create the DKIM key for the lists' domain and print its DNS record", load: async () => (await import('./commands/dkim.ts')).registerDkim },
   { name: 'sink', summary: 'DEVELOPMENT ONLY: an SMTP relay on loopback that stores every message as a .eml file', load: async () => (await import('./commands/sink.ts')).registerSink },
 ];
