@@ -57,6 +57,8 @@ export interface Daemon {
   metricsPort: number | null;
   db: Db;
   spool: Spool;
+  /** Re-reads the STARTTLS certificate and key (what SIGHUP does; a change of the files is picked up by itself). */
+  reloadTls(): void;
   /** Graceful: stop accepting, finish transactions in flight, stop components, close the database. */
   stop(): Promise<void>;
   /** Resolves if a part the daemon cannot run without (SMTP intake) died; the daemon has then stopped itself. */
@@ -253,6 +255,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       metricsPort: ports.get('metrics') ?? null,
       db,
       spool,
+      reloadTls: () => intake.reloadTls(),
       stop,
       failed,
     };

@@ -92,6 +92,9 @@ export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpInt
             applyConfig(config) {
               post({ type: 'config', config, logLevel: logger.levelVal });
             },
+            reloadTls() {
+              post({ type: 'reload-tls' });
+            },
             close() {
               closing ??= (async () => {
                 const done = new Promise<void>((resolveClosed) => {
