@@ -76,7 +76,13 @@ const masterCf = (port: number) =>
  * Starts Postfix (needs root and Debian's postfix package). `mainCf` lines come after the instance's own settings,
  * so a test can add a documented snippet; `files` are written into the instance directory first.
  */
-export async function startPostfix(options: { mainCf: string[]; files?: Record<string, string>; port?: number }): Promise<PostfixInstance> {
+export async function startPostfix(options: {
+  /** Lines for main.cf, or a function of the instance directory giving them (for paths of `files`). */
+  mainCf: string[] | ((dir: string) => string[]);
+  /** Files written into the instance directory, by name; a function gets the directory. */
+  files?: Record<string, string | ((dir: string) => string)>;
+  port?: number;
+}): Promise<PostfixInstance> {
   if (!existsSync(postfixBinary)) {
     throw new Error(`${postfixBinary} is missing: this test needs Debian's postfix (apt-get install -y postfix; .ci/run installs it)`);
   }
@@ -100,7 +106,7 @@ export async function startPostfix(options: { mainCf: string[]; files?: Record<s
       throw new Error(`postfix -c ${dir} ${command} failed: ${failure.message}\n${failure.stdout ?? ''}${failure.stderr ?? ''}\nmaillog:\n${maillog()}`);
     }
   };
-  for (const [name, contents] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), contents);
+  for (const [name, contents] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), typeof contents === 'function' ? contents(dir) : contents);
   writeFileSync(
     join(dir, 'main.cf'),
     [
@@ -122,7 +128,7 @@ export async function startPostfix(options: { mainCf: string[]; files?: Record<s
       'queue_run_delay = 1s',
       'minimal_backoff_time = 1s',
       'maximal_backoff_time = 2s',
-      ...options.mainCf,
+      ...(typeof options.mainCf === 'function' ? options.mainCf(dir) : options.mainCf),
       '',
     ].join('\n'),
   );
