@@ -17,6 +17,15 @@ describe('embargo command table', () => {
     expect(program.commands.map((command) => command.name())).toContain(name);
   });
 
+  it('every top-level command a module registers has its own entry (else it could not be run)', async () => {
+    const names = new Set(commands.map((entry) => entry.name));
+    for (const entry of commands) {
+      const program = new Command();
+      (await entry.load())(program);
+      for (const command of program.commands) expect(names, `${command.name()} (registered with ${entry.name})`).toContain(command.name());
+    }
+  });
+
   it('embargo --help lists every command and loads no command module, OpenPGP, SMTP or SQLite', async () => {
     const result = await runCli(['--help'], forbidHeavy);
     expect(result.stderr).toBe('');

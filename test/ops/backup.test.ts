@@ -37,7 +37,8 @@ describe('embargo backup and restore', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('takes a consistent backup during a stream of posts, restores it, and the restored daemon exports and delivers everything', async () => {
+  // Two daemons, two CLI runs and a restore: minutes on a loaded 2-core machine.
+  it('takes a consistent backup during a stream of posts, restores it, and the restored daemon exports and delivers everything', { timeout: 300_000 }, async () => {
     original = makeTestConfig({ relay: { host: '127.0.0.1', port: 9 }, server, lists });
     expect((await runCli(['dkim', 'generate', '--config', original.configDir])).code).toBe(0);
     daemon = await startTestDaemon({ config: original });
