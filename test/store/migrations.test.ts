@@ -3,7 +3,7 @@ import { chmodSync, cpSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrations } from '../../src/store/migrations.ts';
+import { migrations } from '../../src/schema.ts';
 import { makeTestConfig, publicListOf, repoRoot, startTestDaemon, type TestConfig, type TestDaemon } from '../helpers/daemon.ts';
 import { runCli } from '../helpers/lists.ts';
 import { startRelayPeer, type RelayPeer } from '../helpers/relay.ts';
