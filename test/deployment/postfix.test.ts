@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { publicListOf, repoRoot, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { freePort, startPostfix, type PostfixInstance } from '../helpers/postfix.ts';
 import { startRelayPeer, type RelayPeer } from '../helpers/relay.ts';
+import { skipWithoutRoot } from '../helpers/root.ts';
 import { makeMessage, sendMail } from '../helpers/smtp.ts';
 
 const list = 'predisclosure-applications@lists.example.org';
@@ -23,7 +24,7 @@ function snippet(name: string): string {
 
 const configLines = (text: string) => text.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'));
 
-describe('Postfix in front of Embargo, as docs/deployment.md sets it up', () => {
+describe.skipIf(skipWithoutRoot('postfix starts its master process as root, so this test'))('Postfix in front of Embargo, as docs/deployment.md sets it up', () => {
   let internet: RelayPeer;
   let postfix: PostfixInstance | null = null;
   let daemon: TestDaemon | null = null;
