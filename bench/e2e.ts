@@ -66,7 +66,7 @@ async function startCountingRelay() {
 }
 
 /** A post as GnuPG and a PGP/MIME client make it: the MIME entity signed and encrypted in one OpenPGP message. */
-async function buildPost(gpg: GpgHome, signer: string, listFingerprint: string, bodyBytes: number, index: number): Promise<string> {
+export async function buildPost(gpg: GpgHome, signer: string, listFingerprint: string, bodyBytes: number, index: number): Promise<string> {
   const text = randomBytes(Math.ceil((bodyBytes * 3) / 4)).toString('base64').slice(0, bodyBytes).replace(/.{76}/g, '$&\r\n');
   const entity = `Content-Type: text/plain; charset=us-ascii\r\n\r\nXSA-${index}: benchmark advisory\r\n${text}\r\n`;
   // -z 0: random text does not compress, and gpg would only spend time trying.
@@ -82,20 +82,20 @@ async function buildPost(gpg: GpgHome, signer: string, listFingerprint: string, 
   );
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** Resident set size now and at its peak (VmHWM), in MiB, of a process (Linux /proc). */
-function rssOf(pid: number): { now: number; peak: number } {
+export function rssOf(pid: number): { now: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { now: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
 
-interface World {
+export interface World {
   daemon: TestDaemon;
   relay: Awaited<ReturnType<typeof startCountingRelay>>;
   gpg: GpgHome;
@@ -104,7 +104,7 @@ interface World {
   stop(): Promise<void>;
 }
 
-async function startWorld(): Promise<World> {
+export async function startWorld(): Promise<World> {
   const gpg = await createGpgHome();
   const posterKey = await gpg.generateKey({ address: poster, name: 'Xen Security Team' });
   const files: Record<string, string> = { 'keys/poster.asc': await gpg.exportPublic(posterKey.fingerprint) };
@@ -160,7 +160,7 @@ interface PostTiming {
 }
 
 /** Sends one post and waits for all 100 copies; returns seconds from the start of the SMTP transaction to the last copy. */
-async function postOnce(world: World, raw: string): Promise<PostTiming> {
+export async function postOnce(world: World, raw: string): Promise<PostTiming> {
   const mark = world.relay.arrivals.length;
   const started = performance.timeOrigin + performance.now();
   const sent = await sendMail({ port: world.daemon.smtpPort, from: poster, to: [listAddress], raw });

@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchModule, BenchRow } from './types.ts';
+import buildDist from '../test/helpers/build-dist.ts';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 // Not benchmarks: this runner, shared types, and the fuzzer (its own npm script).
@@ -59,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown benchmark: ${unknown.join(', ')} (available: ${names.join(', ')})\n`);
     return 2;
   }
+  // Benchmarks that spawn bin/embargo.js run the compiled dist/: build it if src/ changed.
+  buildDist();
   const rows: Array<BenchRow & { bench: string }> = [];
   for (const name of requested.length > 0 ? requested : names) {
     const module = (await import(pathToFileURL(join(benchDir, `${name}.ts`)).href)) as Partial<BenchModule>;

@@ -13,6 +13,7 @@ import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
 import { createSpool } from './smtp/spool.ts';
 import { createPipelineWorker } from './lists/worker.ts';
+import { prepareMemberKeys } from './lists/keyring.ts';
 import type { Spool } from './smtp/spool.ts';
 import { openDatabase } from './store/database.ts';
 import type { Db } from './store/database.ts';
@@ -56,6 +57,8 @@ export interface Daemon {
   metricsPort: number | null;
   db: Db;
   spool: Spool;
+  /** Re-reads the STARTTLS certificate and key (what SIGHUP does; a change of the files is picked up by itself). */
+  reloadTls(): void;
   /** Graceful: stop accepting, finish transactions in flight, stop components, close the database. */
   stop(): Promise<void>;
   /** Resolves if a part the daemon cannot run without (SMTP intake) died; the daemon has then stopped itself. */
@@ -139,6 +142,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const key = await listKey(list.name);
       logger.info({ list: list.name, fingerprint: key.fingerprint }, 'list key ready');
     }
+    // Member keys are parsed and checked, and each list key self-tested, now: not on the first post (which took twice as long as the next).
+    const prepareKeys = async (config: Config) => {
+      const prepared = await prepareMemberKeys(config, listKey);
+      for (const failed of prepared.failedSelfTests) logger.error({ list: failed.list, err: failed.detail }, 'list key self-test failed');
+      logger.info({ usable: prepared.usable }, 'member keys ready');
+    };
+    await prepareKeys(current);
 
     const spooledListeners: Array<(id: string) => void> = [];
     const reloadListeners: Array<(config: Config) => void> = [];
@@ -196,6 +206,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         }
         logger.info({ lists: config.lists.size }, 'config reloaded');
         if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
+        prepareKeys(config).catch((error: unknown) =>
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'member keys could not be prepared'),
+        );
         for (const list of config.lists.values()) {
           if (previousLists.has(list.name)) continue;
           listKey(list.name).then(
@@ -242,6 +255,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       metricsPort: ports.get('metrics') ?? null,
       db,
       spool,
+      reloadTls: () => intake.reloadTls(),
       stop,
       failed,
     };

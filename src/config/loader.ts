@@ -97,6 +97,9 @@ async function loadServer(root: string, errors: ConfigError[]): Promise<{ server
       cert: await existingFile(source, ['smtp', 'tls', 'cert'], base, settings.smtp.tls.cert, errors),
     };
   }
+  if (settings.relay.auth?.passFile) {
+    settings.relay.auth.passFile = await existingFile(source, ['relay', 'auth', 'passFile'], base, settings.relay.auth.passFile, errors);
+  }
   if (settings.keys.passphraseFile) {
     settings.keys.passphraseFile = await existingFile(source, ['keys', 'passphraseFile'], base, settings.keys.passphraseFile, errors);
   }

@@ -13,6 +13,9 @@ const cronExpression = z.string().refine((expression) => cron.validate(expressio
   message: 'must be a cron expression node-cron accepts (5 or 6 fields, e.g. "0 9 * * 1"), and a day that exists',
 });
 
+/** A DKIM selector is one DNS label. */
+export const dkimSelectorPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+
 const email = z.string().regex(/^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$/, 'must be an email address like name@example.org');
 
 export const serverSchema = z.strictObject({
@@ -47,7 +50,13 @@ export const serverSchema = z.strictObject({
   relay: hostPort(25)
     .extend({
       secure: z.boolean().default(false),
-      auth: z.strictObject({ user: z.string(), pass: z.string() }).optional(),
+      /** The relay's password: inline `pass`, or read from `passFile` (relative to server.yaml) or the variable `passEnv`. */
+      auth: z
+        .strictObject({ user: z.string(), pass: z.string().optional(), passFile: z.string().optional(), passEnv: z.string().min(1).optional() })
+        .refine((auth) => [auth.pass, auth.passFile, auth.passEnv].filter((value) => value !== undefined).length === 1, {
+          message: 'give exactly one of pass, passFile or passEnv',
+        })
+        .optional(),
       concurrency: z.number().int().positive().default(8),
       /** Delays between delivery attempts, in seconds; the last one repeats. */
       retrySchedule: z.array(z.number().int().positive()).min(1).default([60, 300, 900, 3600, 14400]),
@@ -73,6 +82,10 @@ export const serverSchema = z.strictObject({
     .strictObject({ maxAgeHours: z.number().positive().default(72) })
     .default({ maxAgeHours: 72 }),
   admins: z.array(email).min(1),
+  /** DKIM-sign every outgoing copy with the key in DATADIR/dkim/SELECTOR.key (`embargo dkim generate`). */
+  dkim: z
+    .strictObject({ selector: z.string().regex(dkimSelectorPattern, 'must be a DNS label (letters, digits, hyphens), e.g. embargo2026') })
+    .optional(),
   keys: z
     .strictObject({
       algorithm: z.enum(['curve25519', 'rsa4096']).default('curve25519'),

@@ -133,8 +133,9 @@ export interface SealInput {
 }
 
 export { ensureListKey, importListKey, listKeyFile, generateMemberKey } from './list-keys.ts';
-export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, KeyReadError } from './member-keys.ts';
+export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, encryptionPacketOf, KeyReadError } from './member-keys.ts';
 export { openMessage, DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './open.ts';
+export { selfTestListKey, type SelfTestResult } from './self-test.ts';
 export {
   sealFanout,
   sealFanoutNaive,

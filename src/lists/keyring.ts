@@ -1,7 +1,7 @@
 // Member keys of a list, parsed once per armored text (parsing costs milliseconds) and checked for usability.
 import * as crypto from '../crypto/index.ts';
 import type { KeyProblem, MemberKey } from '../crypto/index.ts';
-import type { ListConfig, Member } from '../config/types.ts';
+import type { Config, ListConfig, Member } from '../config/types.ts';
 
 const parsed = new Map<string, Promise<MemberKey | null>>();
 
@@ -48,4 +48,31 @@ export async function keyUsability(member: Member, now: Date, options: { expires
 export function describeProblems(problems: KeyProblem[]): string {
   const blocking = problems.filter((problem) => problem.blocking);
   return (blocking.length > 0 ? blocking : problems).map((problem) => `${problem.code}: ${problem.detail}`).join('; ');
+}
+
+/**
+ * Parses and checks every member key of every list, resolves each usable key's encryption packet, and self-tests each
+ * list key by sealing a small post to its members, so a post right after a start or a reload pays no more than the
+ * next one (the daemon calls it when the config loads). Returns what admins need to know.
+ */
+export async function prepareMemberKeys(
+  config: Config,
+  listKey: (listName: string) => Promise<crypto.ListKey>,
+  now: Date = new Date(),
+): Promise<{ usable: number; failedSelfTests: Array<{ list: string; detail: string }> }> {
+  let usable = 0;
+  const failedSelfTests: Array<{ list: string; detail: string }> = [];
+  for (const list of config.lists.values()) {
+    const recipients: crypto.Recipient[] = [];
+    for (const member of list.members) {
+      const usability = await keyUsability(member, now);
+      if (!usability.usable) continue;
+      await crypto.encryptionPacketOf(usability.key, now);
+      recipients.push({ address: member.address, key: usability.key });
+    }
+    usable += recipients.length;
+    const result = await crypto.selfTestListKey(await listKey(list.name), list.address, recipients);
+    if (!result.ok) failedSelfTests.push({ list: list.name, detail: result.detail });
+  }
+  return { usable, failedSelfTests };
 }

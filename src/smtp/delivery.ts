@@ -1,9 +1,10 @@
 // Sends due outbound rows to the configured relay with pooled nodemailer connections, classifying each outcome (like ZoneMTA's sender).
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
-import type { Config } from '../config/types.ts';
+import type { Config, ServerConfig } from '../config/types.ts';
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -11,6 +12,7 @@ import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';
 import { isSuspended } from './bounces.ts';
 import { installFastDataScan } from './data-scan.ts';
+import { dkimSigning } from './dkim.ts';
 import {
   claimDueRows,
   expireOld,
@@ -117,6 +119,19 @@ type AttemptOutcome = { id: number; row: OutboundRow; reply: string } & (
   | { state: 'deferred'; nextAttemptAt: number }
 );
 
+/** The relay password from server.yaml: inline, from relay.auth.passFile (resolved at load), or from the variable relay.auth.passEnv. */
+export function relayPassword(server: ServerConfig): string {
+  const auth = server.relay.auth;
+  if (!auth) throw new Error('relay.auth is not set');
+  if (auth.passEnv) {
+    const value = process.env[auth.passEnv];
+    if (value === undefined) throw new Error(`relay.auth.passEnv names ${auth.passEnv}, which is not set`);
+    return value;
+  }
+  if (auth.passFile) return readFileSync(auth.passFile, 'utf8').replace(/\r?\n$/, '');
+  return auth.pass ?? '';
+}
+
 export function createDelivery(options: DeliveryOptions): Delivery {
   const { db, logger, secret } = options;
   installFastDataScan();
@@ -142,17 +157,22 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     return options.config().server.relay;
   }
 
+  /** Throws (the copy is deferred, with the reason on its row) when a configured password file, variable or DKIM key cannot be read. */
   function currentTransport(): Transport {
     const relay = relaySettings();
-    const key = JSON.stringify([relay.host, relay.port, relay.secure, relay.auth, relay.concurrency]);
+    const config = options.config();
+    const key = JSON.stringify([relay.host, relay.port, relay.secure, relay.auth, relay.concurrency, config.server.dkim?.selector]);
     if (transport && key === transportKey) return transport;
+    const dkim = dkimSigning(config);
     const previous = transport;
     transport = nodemailer.createTransport({
       pool: true,
       host: relay.host,
       port: relay.port,
       secure: relay.secure,
-      ...(relay.auth ? { auth: { user: relay.auth.user, pass: relay.auth.pass } } : {}),
+      ...(relay.auth ? { auth: { user: relay.auth.user, pass: relayPassword(config.server) } } : {}),
+      // Signed as the copy leaves, after it is final: the body stays byte-identical and the signature covers From.
+      ...(dkim ? { dkim } : {}),
       maxConnections: relay.concurrency,
       maxMessages: 1000,
       connectionTimeout: timeouts.connectionMs,

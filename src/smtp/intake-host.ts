@@ -21,18 +21,22 @@ export interface IntakeThreadOptions {
   shutdownTimeoutMs?: number;
 }
 
-// Worker threads do not inherit the TypeScript loader, so the thread registers tsx itself before importing its body.
-const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/esm/api')), 'index.mjs')).href;
-const threadModule = new URL('./intake-thread.ts', import.meta.url).href;
-const bootstrap = `
-import(${JSON.stringify(tsxApi)})
-  .then((api) => { api.register(); return import(${JSON.stringify(threadModule)}); })
-  .catch(async (error) => {
+// Compiled (dist/*.js) the thread imports its body directly. Run from TypeScript sources (tests, bench) it registers
+// tsx first, since worker threads do not inherit the loader; tsx is a dev dependency and never loaded in production.
+const threadModule = new URL(import.meta.url.endsWith('.ts') ? './intake-thread.ts' : './intake-thread.js', import.meta.url).href;
+function bootstrapSource(): string {
+  const reportFailure = `.catch(async (error) => {
     const { parentPort } = await import('node:worker_threads');
     parentPort.postMessage({ type: 'fatal', message: String((error && error.stack) || error) });
     parentPort.close();
-  });
-`;
+  });`;
+  if (!threadModule.endsWith('.ts')) return `import(${JSON.stringify(threadModule)})${reportFailure}`;
+  const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/esm/api')), 'index.mjs')).href;
+  return `import(${JSON.stringify(tsxApi)})
+  .then((api) => { api.register(); return import(${JSON.stringify(threadModule)}); })
+  ${reportFailure}`;
+}
+const bootstrap = bootstrapSource();
 
 /** Starts intake in its own thread; resolves once it listens (rejects if it cannot, e.g. the port is taken). */
 export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpIntake> {
@@ -87,6 +91,9 @@ export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpInt
             port: message.port,
             applyConfig(config) {
               post({ type: 'config', config, logLevel: logger.levelVal });
+            },
+            reloadTls() {
+              post({ type: 'reload-tls' });
             },
             close() {
               closing ??= (async () => {

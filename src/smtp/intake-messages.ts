@@ -16,6 +16,7 @@ export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
 export type ToIntakeThread =
   | { type: 'config'; config: Config; logLevel: number }
+  | { type: 'reload-tls' }
   | { type: 'close' };
 
 export type FromIntakeThread =

@@ -43,6 +43,8 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
       config = message.config;
       logLevel = message.logLevel;
       intake.applyConfig(config);
+    } else if (message.type === 'reload-tls') {
+      intake.reloadTls();
     } else if (message.type === 'close') {
       intake
         .close()

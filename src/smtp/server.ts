@@ -1,6 +1,7 @@
 // SMTP intake: accepts mail only for configured list addresses and postmaster, applies cheap limits, and replies 250 only after the spool commit.
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.ts';
@@ -49,9 +50,14 @@ export interface SmtpIntake {
   readonly port: number;
   /** Applies a reloaded config: size limit and TLS certificate (list set and limits are read live anyway). */
   applyConfig(config: Config): void;
+  /** Re-reads the TLS certificate and key (SIGHUP); they are also re-read when the files change. */
+  reloadTls(): void;
   /** Stops accepting, lets transactions in flight finish (bounded wait), then closes every connection. */
   close(): Promise<void>;
 }
+
+/** How often the certificate files' stamps are compared. */
+const tlsPollIntervalMs = 1_000;
 
 /** An error carrying the SMTP reply code smtp-server sends for it. */
 function smtpError(code: number, message: string): Error & { responseCode: number } {
@@ -137,6 +143,49 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
   let inFlight = 0;
   let drained: (() => void) | null = null;
   const tls = readTls(initial);
+  let servedTls = tls;
+  let watchedTlsFiles: string[] = [];
+
+  /**
+   * Re-reads the certificate and key (renewed on disk, or SIGHUP). The pair is checked before it is used: a renewal
+   * caught between writing the key and the certificate, or an unreadable file, keeps the previous certificate.
+   */
+  function reloadTls(config: Config, reason: string): void {
+    let next: TlsFiles | null;
+    try {
+      next = readTls(config);
+    } catch (error) {
+      logger.error({ reason, err: errorMessage(error) }, 'smtp tls files unreadable; keeping the previous certificate');
+      return;
+    }
+    if (!next) return;
+    if (!tls) {
+      logger.warn({}, 'smtp tls added to the config: restart to offer STARTTLS');
+      return;
+    }
+    if (servedTls && next.key.equals(servedTls.key) && next.cert.equals(servedTls.cert)) return;
+    try {
+      createSecureContext({ key: next.key, cert: next.cert });
+    } catch (error) {
+      logger.error({ reason, err: errorMessage(error) }, 'smtp tls key and certificate do not fit together; keeping the previous certificate');
+      return;
+    }
+    server.updateSecureContext({ key: next.key, cert: next.cert });
+    servedTls = next;
+    logger.info({ reason }, 'smtp tls certificate reloaded');
+  }
+
+  /** Polls the files' stamps (which follows symlinks, as certbot's live/ paths are), so a renewal needs no restart. */
+  function watchTlsFiles(config: Config): void {
+    const settings = config.server.smtp.tls;
+    const files = settings && tls ? [settings.key, settings.cert].map((file) => resolve(dirname(config.server.file), file)) : [];
+    if (files.join('\0') === watchedTlsFiles.join('\0')) return;
+    for (const file of watchedTlsFiles) unwatchFile(file);
+    watchedTlsFiles = files;
+    for (const file of files) {
+      watchFile(file, { interval: tlsPollIntervalMs, persistent: false }, () => reloadTls(options.config(), 'file changed'));
+    }
+  }
 
   const finishTransaction = () => {
     inFlight--;
@@ -315,26 +364,23 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
   });
   const bound = server.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : listenSettings.port;
+  watchTlsFiles(initial);
 
   return {
     port,
     applyConfig(config) {
       // smtp-server reads options.size on every EHLO, MAIL FROM and DATA.
       server.options.size = config.server.smtp.maxMessageBytes;
-      const next = (() => {
-        try {
-          return readTls(config);
-        } catch (error) {
-          logger.error({ err: errorMessage(error) }, 'smtp tls files unreadable; keeping the previous certificate');
-          return null;
-        }
-      })();
-      if (next && tls) server.updateSecureContext({ key: next.key, cert: next.cert });
-      else if (next && !tls) logger.warn({}, 'smtp tls added to the config: restart to offer STARTTLS');
+      reloadTls(config, 'config reloaded');
+      watchTlsFiles(config);
+    },
+    reloadTls() {
+      reloadTls(options.config(), 'reload requested');
     },
     async close() {
       if (closing) return;
       closing = true;
+      for (const file of watchedTlsFiles) unwatchFile(file);
       const timeoutMs = options.shutdownTimeoutMs ?? 10_000;
       const serverClosed = new Promise<void>((resolvePromise) => server.close(() => resolvePromise()));
       if (inFlight > 0) {

@@ -27,3 +27,18 @@ export function openDatabase(file: string, migrations: readonly Migration[]): Db
   migrate(db, migrations);
   return db;
 }
+
+/**
+ * A consistent copy of the database file at `destination` while the daemon keeps writing, with SQLite's online backup
+ * API. After a first small step the rest goes in one step (one read snapshot): in small steps, every write by the
+ * daemon between two steps would restart the copy, and a busy list could keep it from ever finishing.
+ */
+export async function backupDatabase(source: string, destination: string): Promise<void> {
+  const db = new Database(source, { readonly: true, fileMustExist: true });
+  try {
+    await db.backup(destination, { progress: ({ remainingPages }) => Math.max(remainingPages, 100) });
+  } finally {
+    db.close();
+  }
+  chmodSync(destination, 0o600);
+}

@@ -296,12 +296,16 @@ export function bodyText(raw: Buffer | string): string {
 }
 
 /** Runs the embargo CLI as a user would (a separate process on the same config and database). */
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  options: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { execFile } = await import('node:child_process');
   const { join } = await import('node:path');
   const { repoRoot } = await import('./daemon.ts');
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(repoRoot, 'bin/embargo.js'), ...args], { cwd: repoRoot, env: { ...process.env, CI: '1' } }, (error, stdout, stderr) => {
+    const argv = [...(options.nodeArgs ?? []), join(repoRoot, 'bin/embargo.js'), ...args];
+    execFile(process.execPath, argv, { cwd: repoRoot, env: { ...process.env, CI: '1', ...options.env } }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
     });

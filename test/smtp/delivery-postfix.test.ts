@@ -1,149 +1,47 @@
 // Delivery through a REAL MTA: Debian's postfix on a loopback port as the relay, passing mail on to the relay peer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { migrations } from '../../src/schema.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { createDelivery, type Delivery } from '../../src/smtp/delivery.ts';
 import { enqueueOutgoing, getOutbound, type OutboundRow } from '../../src/smtp/outbound.ts';
 import { parseVerpToken } from '../../src/smtp/verp.ts';
+import { startPostfix, type PostfixInstance } from '../helpers/postfix.ts';
 import { relayTestConfig, startRelayPeer, type RelayPeer } from '../helpers/relay.ts';
 import { skipWithoutRoot } from '../helpers/root.ts';
 
-const run = promisify(execFile);
-const postfixBinary = '/usr/sbin/postfix';
 const secret = Buffer.alloc(32, 9);
 const messageSizeLimit = 2_000_000;
 const withoutRoot = skipWithoutRoot('postfix starts its master process as root, so this test');
 
 let dir: string;
-let postfixDir: string;
 let postfixPort: number;
 let db: Db;
 let finalHop: RelayPeer;
 let delivery: Delivery;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+let postfix: PostfixInstance | null = null;
+const maillog = () => postfix?.maillog() ?? '(no maillog)';
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`postfix did not listen on 127.0.0.1:${port} within ${timeoutMs} ms:\n${maillog()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function maillog(): string {
-  const file = join(postfixDir, 'maillog');
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-40).join('\n') : '(no maillog)';
-}
-
-async function postfix(command: 'start' | 'stop' | 'abort'): Promise<void> {
-  try {
-    await run(postfixBinary, ['-c', postfixDir, command], { timeout: 30_000 });
-  } catch (error) {
-    const failure = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`postfix -c ${postfixDir} ${command} failed: ${failure.message}\n${failure.stdout ?? ''}${failure.stderr ?? ''}\nmaillog:\n${maillog()}`);
-  }
-}
-
-/** A private postfix instance: its own queue and data directories, smtpd on a free loopback port, relaying to the peer. */
-async function startPostfix(relayPort: number): Promise<void> {
-  if (!existsSync(postfixBinary)) {
-    throw new Error(`${postfixBinary} is missing: this test needs Debian's postfix (apt-get install -y postfix; .ci/run installs it)`);
-  }
-  if (process.getuid?.() !== 0) throw new Error('postfix needs root to start its master process; run this test as root (as .ci/run does)');
-  const { stdout: uidText } = await run('id', ['-u', 'postfix']);
-  postfixDir = mkdtempSync(join(tmpdir(), 'embargo-postfix-'));
-  chmodSync(postfixDir, 0o755);
-  mkdirSync(join(postfixDir, 'queue'));
-  mkdirSync(join(postfixDir, 'data'));
-  chownSync(join(postfixDir, 'data'), Number(uidText.trim()), 0);
-  postfixPort = await freePort();
-  writeFileSync(
-    join(postfixDir, 'main.cf'),
-    [
-      'compatibility_level = 3.6',
-      `queue_directory = ${postfixDir}/queue`,
-      `data_directory = ${postfixDir}/data`,
-      `maillog_file = ${postfixDir}/maillog`,
-      `maillog_file_prefixes = ${tmpdir()}`,
-      'mail_owner = postfix',
-      'setgid_group = postdrop',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
+/** A private postfix instance (test/helpers/postfix.ts) relaying everything to the peer. */
+async function startRelayPostfix(relayPort: number): Promise<void> {
+  postfix = await startPostfix({
+    mainCf: [
       'myhostname = relay.embargo-test.localdomain',
       'mydestination =',
       'mynetworks = 127.0.0.0/8',
       `relayhost = [127.0.0.1]:${relayPort}`,
-      'alias_maps =',
-      'alias_database =',
       'local_recipient_maps =',
-      'smtpd_tls_security_level = none',
-      'smtp_tls_security_level = none',
-      'smtputf8_enable = no',
       `message_size_limit = ${messageSizeLimit}`,
       // Two recipients the relay refuses, the way a production MTA would: one for good, one for now.
       'smtpd_recipient_restrictions = check_recipient_access inline:{ {refused@example.net = 550 5.1.1 No such user here}, {busy@example.net = 450 4.2.1 Mailbox busy, try later} }, permit_mynetworks, reject',
       'smtpd_relay_restrictions = permit_mynetworks, reject',
-      // Hand mail on at once, and do not hold it when the peer is briefly unreachable.
-      'queue_run_delay = 1s',
-      'minimal_backoff_time = 1s',
-      'maximal_backoff_time = 2s',
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(
-    join(postfixDir, 'master.cf'),
-    [
-      `127.0.0.1:${postfixPort} inet n - n - - smtpd`,
-      'pickup unix n - n 60 1 pickup',
-      'cleanup unix n - n - 0 cleanup',
-      'qmgr unix n - n 300 1 qmgr',
-      'rewrite unix - - n - - trivial-rewrite',
-      'bounce unix - - n - 0 bounce',
-      'defer unix - - n - 0 bounce',
-      'trace unix - - n - 0 bounce',
-      'verify unix - - n - 1 verify',
-      'flush unix n - n 1000? 0 flush',
-      'proxymap unix - - n - - proxymap',
-      'smtp unix - - n - - smtp',
-      'relay unix - - n - - smtp',
-      'showq unix n - n - - showq',
-      'error unix - - n - - error',
-      'retry unix - - n - - error',
-      'discard unix - - n - - discard',
-      'anvil unix - - n - 1 anvil',
-      'scache unix - - n - 1 scache',
-      'postlog unix-dgram n - n - 1 postlogd',
-      '',
-    ].join('\n'),
-  );
-  await postfix('start');
-  await waitForPort(postfixPort, 15_000);
+    ],
+  });
+  postfixPort = postfix.port;
 }
 
 async function waitForRows(ids: number[], done: (row: OutboundRow) => boolean, timeoutMs = 30_000): Promise<OutboundRow[]> {
@@ -171,7 +69,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'embargo-delivery-postfix-'));
   db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
   finalHop = await startRelayPeer();
-  await startPostfix(finalHop.port);
+  await startRelayPostfix(finalHop.port);
   const config = relayTestConfig({ host: '127.0.0.1', port: postfixPort }, { dataPath: dir, relay: { concurrency: 4, retrySchedule: [3600] } });
   delivery = createDelivery({ db, config: () => config, logger: createLogger('silent'), secret, timeouts: { socketMs: 20_000 } });
   await delivery.start();
@@ -179,10 +77,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await delivery?.stop();
-  if (postfixDir) {
-    await postfix('stop').catch(() => postfix('abort'));
-    rmSync(postfixDir, { recursive: true, force: true });
-  }
+  await postfix?.stop();
   await finalHop?.close();
   db?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // `embargo check`: validates the config directory and prints each error as file:line: reason.
 import type { Command } from 'commander';
 import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
+import { configWarnings } from '../../config/warnings.ts';
 import { configDirFrom, configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 
@@ -9,7 +10,7 @@ export function registerCheck(program: Command): void {
     .command('check')
     .description('validate the config directory; exit 1 and print file:line: reason for each error')
     .option('-c, --config <dir>', configOptionHelp)
-    .option('--json', 'print JSON: { ok, errors: [{ file, line, column, reason }] } or { ok, domain, lists }')
+    .option('--json', 'print JSON: { ok, errors: [{ file, line, column, reason }] } or { ok, warnings, domain, lists }')
     .action(async (options: { config?: string; json?: boolean }) => {
       const configDir = configDirFrom(options.config);
       const loaded = await loadConfig(configDir);
@@ -20,9 +21,11 @@ export function registerCheck(program: Command): void {
         return;
       }
       const { server, lists } = loaded.config;
+      const warnings = configWarnings(loaded.config);
       if (options.json) {
         const summary = {
           ok: true,
+          warnings,
           configDir,
           domain: server.domain,
           smtp: `${server.smtp.host}:${server.smtp.port}`,
@@ -37,5 +40,7 @@ export function registerCheck(program: Command): void {
         lines.push(`  ${list.address} (${list.kind}, archive ${list.archive}, ${list.members.length} member${list.members.length === 1 ? '' : 's'})`);
       }
       process.stdout.write(lines.join('\n') + '\n');
+      // Warnings do not fail the check (exit 0): the config works, but not as an admin would expect.
+      for (const warning of warnings) process.stderr.write(`${warning.file}:${warning.line}: warning: ${warning.reason}\n`);
     });
 }

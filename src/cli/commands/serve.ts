@@ -39,6 +39,8 @@ export function registerServe(program: Command): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // SIGHUP (systemctl reload): re-read the STARTTLS certificate, e.g. from a renewal hook.
+      process.on('SIGHUP', () => running.reloadTls());
       // The daemon stops itself when it can no longer take mail; exit non-zero so a supervisor restarts it.
       void running.failed.then(async () => {
         await running.stop();
