@@ -1,4 +1,4 @@
-// The pipeline worker: takes spooled messages in arrival order, routes them by list address, commits each result once.
+// The pipeline worker: takes spooled messages fairly across sources, routes them by list address, commits each result once.
 import type { Config, ListConfig } from '../config/types.ts';
 import type { Component, DaemonContext } from '../component.ts';
 import { enqueueOutgoing } from '../smtp/outbound.ts';
@@ -265,6 +265,18 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     name: 'pipeline',
     async start() {
       stopped = false;
+      // What waits for this worker, per source class: a flood shows as a growing 'other' with an old oldest message.
+      metrics.gauge('embargo_spool_backlog', 'Spooled messages not yet finished (queued or processing), by source class', () =>
+        daemon.db.open ? daemon.spool.backlogByClass().map((entry) => ({ labels: { class: entry.sourceClass }, value: entry.messages })) : [],
+      );
+      metrics.gauge('embargo_spool_oldest_unprocessed_age_seconds', 'Age of the oldest spooled message not yet finished, by source class (0 when none waits)', () => {
+        if (!daemon.db.open) return [];
+        const time = now().getTime();
+        return daemon.spool.backlogByClass().map((entry) => ({
+          labels: { class: entry.sourceClass },
+          value: entry.oldestReceivedAt === null ? 0 : Math.max(0, Math.round((time - entry.oldestReceivedAt) / 1000)),
+        }));
+      });
       const safeWake = () => {
         wake().catch((error: unknown) => logger.error({ err: errorSummary(error) }, 'pipeline loop failed; the next wake-up starts it again'));
       };

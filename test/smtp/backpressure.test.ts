@@ -12,7 +12,7 @@ const list = 'predisclosure-applications@lists.example.org';
  * Rows the pipeline is working on ('processing' rows are never claimed again while the daemon runs): a backlog that
  * stays put for as long as the test needs, from the client address given.
  */
-function addBacklog(dbFile: string, remoteAddress: string, count: number): string[] {
+function addBacklog(dbFile: string, remoteAddress: string, count: number, receivedAt = Date.now()): string[] {
   const db = new Database(dbFile);
   try {
     const insert = db.prepare(
@@ -21,7 +21,7 @@ function addBacklog(dbFile: string, remoteAddress: string, count: number): strin
     );
     return Array.from({ length: count }, (_, index) => {
       const id = `BACKLOG${remoteAddress.replace(/\D/g, '')}${index}`;
-      insert.run(id, Date.now(), JSON.stringify([list]), remoteAddress, Date.now());
+      insert.run(id, receivedAt, JSON.stringify([list]), remoteAddress, Date.now());
       return id;
     });
   } finally {
@@ -50,7 +50,7 @@ describe('smtp intake backpressure', () => {
 
   it('answers 451 4.7.1 at MAIL FROM to an address with maxBacklogPerAddress messages unprocessed, and takes its mail again once they are', async () => {
     daemon = await startTestDaemon({ server: { smtp: { rateLimit: { maxBacklogPerAddress: 3 } } } });
-    const backlog = addBacklog(daemon.config.dbFile, '127.0.0.1', 3);
+    const backlog = addBacklog(daemon.config.dbFile, '127.0.0.1', 3, Date.now() - 120_000);
     const refused = await post(daemon);
     expect(refused).toMatchObject({ ok: false, code: 451, stage: 'mail' });
     expect(refused.text).toMatch(/^4\.7\.1 .*try again later/);
@@ -60,6 +60,12 @@ describe('smtp intake backpressure', () => {
     expect((await post(daemon)).code).toBe(250);
     const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
     expect(metrics).toMatch(/embargo_smtp_refused_total\{code="451",reason="backlog-address"\} 1/);
+    // Two of the three rows still wait (plus the two messages just accepted, unless the pipeline already took them).
+    const waiting = Number(/^embargo_spool_backlog\{class="other"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(waiting).toBeGreaterThanOrEqual(2);
+    expect(waiting).toBeLessThanOrEqual(4);
+    expect(metrics).toMatch(/^embargo_spool_backlog\{class="poster"\} 0$/m);
+    expect(Number(/^embargo_spool_oldest_unprocessed_age_seconds\{class="other"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(120);
   });
 
   it('answers 451 4.3.2 to everyone once maxBacklog messages are unprocessed in all, however spread out', async () => {
