@@ -72,6 +72,8 @@ export interface Spool {
    * lowest turn first (fair across sources), within a turn a registered poster's mail, then by arrival.
    */
   claimNext(): SpoolRow | null;
+  /** Gives a claimed message back to the queue untouched (the worker stopped before its turn): the claim is not an attempt. */
+  unclaim(id: string): boolean;
   /** Unprocessed messages from one client address and in all (intake's backpressure). */
   backlog(remoteAddress: string | null): Backlog;
   /** Unprocessed messages by source class, with the oldest one's arrival (metrics, `embargo queue`). */
@@ -199,6 +201,9 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
      WHERE id = @id`,
   );
   const getStatement = db.prepare('SELECT r.*, b.raw FROM spool_rows AS r JOIN spool_raw AS b ON b.id = r.id WHERE r.id = ?');
+  const unclaimStatement = db.prepare(
+    `UPDATE spool_rows SET state = 'queued', attempts = MAX(attempts - 1, 0), updated_at = @now WHERE id = @id AND state = 'processing'`,
+  );
   const resetStatement = db.prepare(`UPDATE spool_rows SET state = 'queued', updated_at = ? WHERE state = 'processing'`);
   const countStatement = db.prepare('SELECT state, COUNT(*) AS count FROM spool_rows GROUP BY state');
   const addressBacklogStatement = db.prepare(`SELECT COUNT(*) AS count FROM spool_rows WHERE remote_address IS ? AND state IN ('queued', 'processing')`);
@@ -275,6 +280,9 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
     },
     resetProcessing() {
       return resetStatement.run(now()).changes;
+    },
+    unclaim(id) {
+      return unclaimStatement.run({ id, now: now() }).changes > 0;
     },
     backlog(remoteAddress) {
       return {
