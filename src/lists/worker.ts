@@ -92,7 +92,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
   /** Set after a busy database: stop this round, the poll timer starts the next. */
   let pause = false;
   /** Claimed rows not handled yet, in claim (fair) order; a row stays here across a busy-database pause. */
-  let claimed: Claimed[] = [];
+  const claimed: Claimed[] = [];
   let timer: NodeJS.Timeout | null = null;
   /** Rows claimed ahead, so the pool threads open them while this thread handles the one before. */
   const windowSize = () => (pool ? Math.min(pool.size * 2, maxClaimedAhead) : 1);
@@ -163,7 +163,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
               if (!row) break;
               claimed.push(begin(row));
             }
-            if (claimed.length === 0) break;
+            if (pause || claimed.length === 0) break;
             // Not strictly the oldest claimed first: one slow message (a big decrypt in a thread) does not hold back
             // the others; stages and commits still run one message at a time, in this thread.
             const entry = await nextReady();
