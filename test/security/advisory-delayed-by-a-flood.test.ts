@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/loader.ts';
-import { databaseFile } from '../../src/daemon.ts';
+import { databaseFile } from '../../src/data-dir.ts';
+import { migrations } from '../../src/schema.ts';
 import { maxClaimedAhead } from '../../src/lists/worker.ts';
 import { startIntakeThread } from '../../src/smtp/intake-host.ts';
 import { startTestDaemon } from '../helpers/daemon.ts';
@@ -56,6 +57,7 @@ describe('a flood of compression bombs from one address', () => {
     const intake = await startIntakeThread({
       config: loaded.config,
       databaseFile: databaseFile(loaded.config),
+      migrations,
       logger: pino({ level: 'silent' }),
       onSpooled: () => undefined,
     });
