@@ -2,7 +2,6 @@
 import type { Config, ListConfig } from '../config/types.ts';
 import type { OpenResult } from '../crypto/index.ts';
 import type { Component, DaemonContext } from '../component.ts';
-import { keyPassphrase } from '../data-dir.ts';
 import { enqueueOutgoing } from '../smtp/outbound.ts';
 import type { SpoolRow } from '../smtp/spool.ts';
 import { loadOrCreateServerSecret } from '../smtp/verp.ts';
@@ -12,7 +11,6 @@ import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from './headers.ts';
 import { pendingDecision } from './moderation.ts';
-import { createOpenPool } from './open-pool.ts';
 import type { OpenPool } from './open-pool.ts';
 import { stages } from './pipeline.ts';
 import type { Stage, StageId } from './pipeline.ts';
@@ -36,10 +34,10 @@ export interface WorkerOptions {
   /** Replaces stages by id (tests simulate a bug in one stage this way). */
   stages?: Partial<Record<StageId, Stage>>;
   /**
-   * Threads that open (decrypt, verify) posts, begun as soon as a message is claimed; default one per core. 0: open
-   * in this thread, one message at a time.
+   * Makes the pool of threads that open (decrypt, verify) posts, begun as soon as a message is claimed (the daemon
+   * gives one, see createOpenPool). Without it, posts are opened in this thread, one message at a time.
    */
-  openThreads?: number;
+  openPool?: () => OpenPool;
 }
 
 /** A claimed spool row and the opening of its posts, begun in the pool before the row's turn. */
@@ -365,16 +363,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     name: 'pipeline',
     async start() {
       stopped = false;
-      const threads = options.openThreads;
-      if (threads !== 0) {
-        const server = daemon.config().server;
-        pool = createOpenPool(
-          { dataDir: server.dataPath, domain: server.domain, algorithm: server.keys.algorithm, passphrase: keyPassphrase(server) },
-          threads,
-        );
-      } else {
-        delete services.openPost;
-      }
+      if (options.openPool) pool = options.openPool();
+      else delete services.openPost;
       // What waits for this worker, per source class: a flood shows as a growing 'other' with an old oldest message.
       metrics.gauge('embargo_spool_backlog', 'Spooled messages not yet finished (queued or processing), by source class', () =>
         daemon.db.open ? daemon.spool.backlogByClass().map((entry) => ({ labels: { class: entry.sourceClass }, value: entry.messages })) : [],
