@@ -58,7 +58,7 @@ describe('smtp intake backpressure', () => {
     expect((await post(daemon, '127.0.0.2')).code).toBe(250);
     finish(daemon.config.dbFile, backlog.slice(0, 1));
     expect((await post(daemon)).code).toBe(250);
-    const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/embargo_smtp_refused_total\{code="451",reason="backlog-address"\} 1/);
     // Two of the three rows still wait (plus the two messages just accepted, unless the pipeline already took them).
     const waiting = Number(/^embargo_spool_backlog\{class="other"\} (\d+)$/m.exec(metrics)?.[1]);
