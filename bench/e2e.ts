@@ -22,7 +22,7 @@ const targetSeconds = 0.3;
 const targetRssMiB = 512;
 
 /** A relay peer that counts copies and keeps no bodies (100 copies of 25 MiB would not fit in this process). */
-async function startCountingRelay() {
+export async function startCountingRelay() {
   const arrivals: Array<{ to: string; at: number; bytes: number; encrypted: boolean }> = [];
   let waiters: Array<() => void> = [];
   const server = new SMTPServer({

@@ -58,6 +58,11 @@ export interface FuzzReport {
   /** Largest VmRSS seen (sampled every 100 ms) and the kernel's high-water mark, in MiB. */
   peakRssMiB: number;
   highWaterRssMiB: number;
+  /** Messages the pipeline finished per second, from its first to its last 'message processed' line of this run. */
+  pipelineRate: number;
+  /** How many 'message processed' lines that rate counts, over how many seconds. */
+  pipelineProcessed: number;
+  pipelineSeconds: number;
   relayMessages: number;
 }
 
@@ -699,6 +704,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     slowest: [],
     peakRssMiB: 0,
     highWaterRssMiB: 0,
+    pipelineRate: 0,
+    pipelineProcessed: 0,
+    pipelineSeconds: 0,
     relayMessages: 0,
   };
   let sampler: NodeJS.Timeout | null = null;
@@ -726,7 +734,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           maxMessageBytes,
           maxRecipients: 50,
           socketTimeoutSeconds: 60,
-          rateLimit: { connectionsPerMinute: 1_000_000, messagesPerMinute: 1_000_000, maxConcurrentConnections: 1000 },
+          // The fuzz tests what the pipeline makes of malformed mail, so intake takes all of it (no backlog caps).
+          rateLimit: {
+            connectionsPerMinute: 1_000_000,
+            messagesPerMinute: 1_000_000,
+            maxConcurrentConnections: 1000,
+            maxBacklogPerAddress: 1_000_000,
+            maxBacklog: 1_000_000,
+          },
         },
       },
       lists: {
@@ -817,7 +832,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     // Every spooled message must reach a final state: nothing may stay queued or processing.
     database = new Database(testConfig.dbFile, { readonly: true, fileMustExist: true });
     const busy = database.prepare(`SELECT COUNT(*) AS count FROM spool WHERE state IN ('queued', 'processing')`);
-    const deadline = Date.now() + (options.settleTimeoutMs ?? 180_000);
+    // At least 3 minutes, and 40 ms a message: 10,000 messages get almost 7 minutes to drain.
+    const deadline = Date.now() + (options.settleTimeoutMs ?? Math.max(180_000, options.count * 40));
     let lastReport = Date.now();
     for (;;) {
       const { count } = busy.get() as { count: number };
@@ -851,12 +867,19 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     report.highWaterRssMiB = rssOf(pid).hwm / 1024 / 1024;
     const byId = new Map(sent.map((record) => [record.id, record]));
     const timings: FuzzReport['slowest'] = [];
+    const processedAt: number[] = [];
     for (const lines of allLogs) {
       for (const line of lines) {
         if ((line.level ?? 0) >= 50) bump(report.errorLogs, String(line.msg));
         const record = line.msg === 'message processed' ? byId.get(String(line.spoolId)) : undefined;
         if (record) timings.push({ id: record.id, kind: record.kind, variant: record.variant, ms: Number(line.ms) });
+        if (record && typeof line.time === 'number') processedAt.push(line.time);
       }
+    }
+    if (processedAt.length > 1) {
+      report.pipelineProcessed = processedAt.length;
+      report.pipelineSeconds = (Math.max(...processedAt) - Math.min(...processedAt)) / 1000;
+      report.pipelineRate = report.pipelineSeconds > 0 ? (processedAt.length - 1) / report.pipelineSeconds : 0;
     }
     report.slowest = timings.sort((a, b) => b.ms - a.ms).slice(0, 3);
     report.relayMessages = relay.messages.length;
@@ -898,6 +921,7 @@ export function formatReport(report: FuzzReport): string {
     `raw bytes kept:     ${report.rawChecked - report.rawMismatches.length} of ${report.rawChecked + report.rawMismatches.filter((entry) => !entry.id).length} spooled messages byte for byte${report.rawMismatches.length ? ` (mismatches: ${JSON.stringify(report.rawMismatches.slice(0, 10))})` : ''}`,
     `crashes:            ${report.crashes}${report.crashLogs.length ? `\n${report.crashLogs.join('\n')}` : ''}`,
     `error log lines:    ${Object.keys(report.errorLogs).length ? counts(report.errorLogs) : 0}`,
+    `pipeline rate:      ${report.pipelineRate.toFixed(0)} messages/s (${report.pipelineProcessed} processed in ${report.pipelineSeconds.toFixed(1)} s, first to last)`,
     `slowest in pipeline: ${report.slowest.map((entry) => `${entry.ms} ms (${entry.kind}/${entry.variant})`).join(', ')}`,
     `peak RSS (daemon):  ${report.peakRssMiB.toFixed(0)} MiB sampled every 100 ms; kernel high-water mark ${report.highWaterRssMiB.toFixed(0)} MiB`,
     `relay received:     ${report.relayMessages} messages (copies, bounces, notices)`,

@@ -6,12 +6,13 @@ import { loadConfig } from './config/loader.ts';
 import type { Config, ConfigError } from './config/types.ts';
 import { watchConfig } from './config/watch.ts';
 import type { ListKey } from './crypto/index.ts';
-import { databaseFile, loadListKey } from './data-dir.ts';
+import { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
 import { migrations } from './schema.ts';
 import { startIntakeThread } from './smtp/intake-host.ts';
 import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
 import { createSpool } from './smtp/spool.ts';
+import { createOpenPool } from './lists/open-pool.ts';
 import { createPipelineWorker } from './lists/worker.ts';
 import { prepareMemberKeys } from './lists/keyring.ts';
 import type { Spool } from './smtp/spool.ts';
@@ -30,11 +31,17 @@ import { errorMessage } from './util/errors.ts';
 export type { Component, ComponentFactory, DaemonContext } from './component.ts';
 export { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
 
+/** The pipeline's threads that open (decrypt, verify) posts: they load the list keys themselves, from dataDir. */
+const openPoolFor = (context: DaemonContext) => () => {
+  const { server } = context.config();
+  return createOpenPool({ dataDir: server.dataPath, domain: server.domain, algorithm: server.keys.algorithm, passphrase: keyPassphrase(server) });
+};
+
 // ─── Components other modules plug in, one line each, in start order ───────────────────────────────
 // Each is `(context: DaemonContext) => Component`; stop runs in reverse order after SMTP has stopped.
 const builtinComponents: ComponentFactory[] = [
-  // pipeline worker (src/lists/): claims spool rows in arrival order, runs the stages, commits each result once.
-  (context) => createPipelineWorker(context),
+  // pipeline worker (src/lists/): claims spool rows fairly across sources, opens posts in a thread pool, runs the stages, commits each result once.
+  (context) => createPipelineWorker(context, { openPool: openPoolFor(context) }),
   // outbound delivery (src/smtp/): sends queued copies to the relay, wakes on every enqueue.
   (context) => createDeliveryComponent(context),
   // http server (src/web/): public archive, list keys and WKD, /healthz (port reported as 'http').

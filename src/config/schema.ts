@@ -26,26 +26,31 @@ export const serverSchema = z.strictObject({
       maxMessageBytes: z.number().int().positive().default(26_214_400),
       maxRecipients: z.number().int().positive().default(50),
       tls: z.strictObject({ key: z.string(), cert: z.string() }).optional(),
-      /** Per remote address: connections per minute and messages per minute. */
+      /** Per remote address: connections per minute and messages per minute; backlog caps (per address and in all). */
       rateLimit: z
         .strictObject({
           connectionsPerMinute: z.number().int().positive().default(600),
           messagesPerMinute: z.number().int().positive().default(6000),
           maxConcurrentConnections: z.number().int().positive().default(100),
+          maxBacklogPerAddress: z.number().int().positive().default(50),
+          maxBacklog: z.number().int().positive().default(5000),
         })
-        .default({ connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100 }),
+        .default({ connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100, maxBacklogPerAddress: 50, maxBacklog: 5000 }),
       socketTimeoutSeconds: z.number().int().positive().default(60),
       /** Overall time for one DATA phase: a client trickling bytes is cut with 451 after it. */
       dataTimeoutSeconds: z.number().int().positive().default(600),
+      /** Free space (MiB) kept on the data directory's file system: below it, mail gets 452 before the disk is full. */
+      freeSpaceReserveMiB: z.number().int().nonnegative().default(256),
     })
     .default({
       host: '127.0.0.1',
       port: 2525,
       maxMessageBytes: 26_214_400,
       maxRecipients: 50,
-      rateLimit: { connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100 },
+      rateLimit: { connectionsPerMinute: 600, messagesPerMinute: 6000, maxConcurrentConnections: 100, maxBacklogPerAddress: 50, maxBacklog: 5000 },
       socketTimeoutSeconds: 60,
       dataTimeoutSeconds: 600,
+      freeSpaceReserveMiB: 256,
     }),
   relay: hostPort(25)
     .extend({

@@ -2,10 +2,13 @@
 import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import type { CryptoFailure, Limits, ListKey, MemberKey, OpenResult, OpenedMessage, Verification } from './index.ts';
+import { installDecompressionLimits } from './decompression.ts';
 import { unlockedListKey, type UnlockedListKey } from './list-keys.ts';
 import { checkMemberKey, openpgpKeyOf } from './member-keys.ts';
 import { canonicalCrlf, contentEntity, decodeBody, headerValue, isContentHeader, parseMime, type MimeEntity, type MimeHeader } from './mime.ts';
 import { errorMessage } from '../util/errors.ts';
+
+installDecompressionLimits();
 
 export const DEFAULT_LIMITS: Limits = {
   maxDecompressedBytes: 64 * 1024 * 1024,
@@ -325,9 +328,15 @@ function canonicalArmorBody(block: Buffer): Uint8Array | null {
   return new Uint8Array(out.buffer, out.byteOffset, written);
 }
 
+/** Which limit refused a compressed packet: the early ratio check (decompression.ts) or the size limit. */
+function bombReason(message: string): string {
+  const ratio = /compression ratio above \d+:1/i.exec(message);
+  return ratio ? `decompresses at a ${ratio[0]}` : 'decompressed data exceeds the limit';
+}
+
 function classifyOpenpgpError(error: unknown, stage: string): never {
   const message = errorMessage(error);
-  if (/decompressed message size/i.test(message)) fail('compression-bomb', `decompressed data exceeds the limit (${stage})`);
+  if (/decompressed (message )?size/i.test(message)) fail('compression-bomb', `${bombReason(message)} (${stage})`);
   if (/session key decryption failed|no decryption key|decryption key packets/i.test(message)) fail('not-for-this-key', `cannot decrypt: ${message}`);
   if (/modification detected|integrity|mdc/i.test(message)) fail('decrypt-failed', `integrity check failed: ${message}`);
   fail('decrypt-failed', `${stage}: ${message}`);
@@ -344,7 +353,7 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
       ? ((await openpgp.readMessage({ binaryMessage, config })) as unknown as openpgp.Message<string>)
       : await openpgp.readMessage({ armoredMessage: armored.toString('latin1'), config });
   } catch (error) {
-    if (/decompressed message size/i.test((error as Error).message)) fail('compression-bomb', 'decompressed data exceeds the limit (reading the message)');
+    if (/decompressed (message )?size/i.test((error as Error).message)) fail('compression-bomb', `${bombReason((error as Error).message)} (reading the message)`);
     fail('bad-armor', `unreadable OpenPGP message: ${(error as Error).message}`);
   }
   const recipients = message.getEncryptionKeyIDs();

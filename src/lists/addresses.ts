@@ -43,6 +43,21 @@ export function resolveListAddress(config: Config, address: string): ListAddress
   return null;
 }
 
+/**
+ * Whether the envelope sender is registered to post to a list among the recipients: a poster of an announce list, a
+ * member of a discussion list. A scheduling hint only (envelope senders are not authenticated): the signature decides.
+ */
+export function isRegisteredPoster(config: Config, recipients: string[], sender: string): boolean {
+  const address = sender.toLowerCase();
+  if (!address) return false;
+  return recipients.some((recipient) => {
+    const target = resolveListAddress(config, recipient);
+    if (target?.role !== 'post' || target.list.kind === 'public') return false;
+    const member = target.list.members.find((each) => each.address === address);
+    return member !== undefined && (target.list.kind === 'discussion' || member.roles.includes('poster'));
+  });
+}
+
 /** RFC 5321 §4.5.1: postmaster@DOMAIN, in any letter case, and the bare <Postmaster> must be accepted. */
 export function isPostmasterAddress(config: Config, address: string): boolean {
   const lower = address.toLowerCase();

@@ -1,6 +1,6 @@
 // The values the pipeline passes around: one message's context, the stage outcomes, and the services stages may use.
 import type { Config, ListConfig, Member } from '../config/types.ts';
-import type { ListKey, OpenedMessage } from '../crypto/index.ts';
+import type { ListKey, OpenResult, OpenedMessage } from '../crypto/index.ts';
 import type { Db } from '../store/database.ts';
 import type { Logger } from '../util/log.ts';
 import type { HeaderList, Mailbox, SplitMessage } from './headers.ts';
@@ -59,6 +59,11 @@ export interface ListServices {
   logger: Logger;
   now(): Date;
   listKey(listName: string): Promise<ListKey>;
+  /**
+   * Opens (decrypts, verifies) the post for its list, possibly in another thread and begun before its turn (the
+   * pipeline worker's pool); absent: openMessage in this thread. Same result either way.
+   */
+  openPost?(context: MessageContext): Promise<OpenResult>;
 }
 
 export interface MessageContext {

@@ -45,7 +45,11 @@ function quotedPrintable(text: string): string {
 /** An attached message (message/rfc822), e.g. the original of a rejected post for the admins. */
 export function attachedMessage(raw: Buffer, filename = 'original.eml'): Buffer {
   // 7bit cannot be promised for arbitrary mail, so the original travels base64-encoded, exactly as received.
-  const encoded = raw.toString('base64').replace(/.{1,76}/g, '$&\r\n');
+  const base64 = raw.toString('base64');
+  // Lines of 76 by slicing: a regex replace over a big original took tens of milliseconds.
+  const lines: string[] = [];
+  for (let at = 0; at < base64.length; at += 76) lines.push(base64.slice(at, at + 76));
+  const encoded = lines.length > 0 ? `${lines.join('\r\n')}\r\n` : '';
   return Buffer.concat([
     Buffer.from(
       `Content-Type: application/octet-stream; name="${filename}"\r\nContent-Disposition: attachment; filename="${filename}"\r\nContent-Transfer-Encoding: base64\r\n\r\n`,

@@ -15,8 +15,11 @@ export interface Notice {
   to: string[];
   subject: string;
   text: string;
-  /** Whole MIME entities attached after the text (an original, a held post, a key). */
-  attachments?: Buffer[];
+  /**
+   * Whole MIME entities attached after the text (an original, a held post, a key). A function is called only if some
+   * recipient gets them: an original of a sensitive notice is not encoded for admins who would get the withheld text.
+   */
+  attachments?: Buffer[] | (() => Buffer[]);
   /**
    * Carries list content (a held post, a rejected original, an archived message): sent only encrypted. Recipients
    * without a usable key get `withheldText` instead, signed but in clear, with no attachment.
@@ -72,6 +75,11 @@ export async function buildNotice(
   now: Date,
 ): Promise<OutgoingMail[]> {
   const batches: OutgoingMail[] = [];
+  let attachments: Buffer[] | null = Array.isArray(notice.attachments) ? notice.attachments : null;
+  const attached = (): Buffer[] => {
+    attachments ??= typeof notice.attachments === 'function' ? notice.attachments() : [];
+    return attachments;
+  };
   const from = `${quoteDisplayName(`${list.name} list`)} <${listAddressFor(list, notice.fromRole ?? 'owner', config.server.domain)}>`;
   for (const recipient of [...new Set(notice.to.map((address) => address.toLowerCase()))]) {
     const messageId = newMessageId(config);
@@ -92,10 +100,7 @@ export async function buildNotice(
     const member = memberFor(config, list, recipient);
     const usability = member && (notice.sensitive || notice.encryptWhenPossible) ? await keyUsability(member, now) : null;
     if (usability?.usable) {
-      const content =
-        notice.attachments && notice.attachments.length > 0
-          ? mixedEntity([textEntity(notice.text), ...notice.attachments])
-          : textEntity(notice.text);
+      const content = attached().length > 0 ? mixedEntity([textEntity(notice.text), ...attached()]) : textEntity(notice.text);
       const sealed = await crypto.sealFanout({
         listKey,
         content,
@@ -111,10 +116,7 @@ export async function buildNotice(
       continue;
     }
     const text = notice.sensitive ? (notice.withheldText ?? withheldDefault(list)) : notice.text;
-    const content =
-      !notice.sensitive && notice.attachments && notice.attachments.length > 0
-        ? mixedEntity([textEntity(text), ...notice.attachments])
-        : textEntity(text);
+    const content = !notice.sensitive && attached().length > 0 ? mixedEntity([textEntity(text), ...attached()]) : textEntity(text);
     const signed = await crypto.signMime({ listKey, content, headers: [...base, subjectHeader(notice.subject), ...trailer] });
     batches.push({ payload: null, copies: [{ recipient, head: signed, messageId }] });
   }

@@ -1,5 +1,6 @@
-// The pipeline worker: takes spooled messages in arrival order, routes them by list address, commits each result once.
+// The pipeline worker: takes spooled messages fairly across sources, routes them by list address, commits each result once.
 import type { Config, ListConfig } from '../config/types.ts';
+import type { OpenResult } from '../crypto/index.ts';
 import type { Component, DaemonContext } from '../component.ts';
 import { enqueueOutgoing } from '../smtp/outbound.ts';
 import type { SpoolRow } from '../smtp/spool.ts';
@@ -10,6 +11,7 @@ import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from './headers.ts';
 import { pendingDecision } from './moderation.ts';
+import type { OpenPool } from './open-pool.ts';
 import { stages } from './pipeline.ts';
 import type { Stage, StageId } from './pipeline.ts';
 import { adminAddresses, buildNotice } from './notices.ts';
@@ -31,12 +33,30 @@ export interface WorkerOptions {
   now?: () => Date;
   /** Replaces stages by id (tests simulate a bug in one stage this way). */
   stages?: Partial<Record<StageId, Stage>>;
+  /**
+   * Makes the pool of threads that open (decrypt, verify) posts, begun as soon as a message is claimed (the daemon
+   * gives one, see createOpenPool). Without it, posts are opened in this thread, one message at a time.
+   */
+  openPool?: () => OpenPool;
+}
+
+/** A claimed spool row and the opening of its posts, begun in the pool before the row's turn. */
+interface Claimed {
+  row: SpoolRow;
+  /** List name → openMessage's result for the post to that list. */
+  opened: Map<string, Promise<OpenResult>>;
+  /** Set once every opening has settled: the row can be handled without waiting. */
+  ready: boolean;
+  settled: Promise<void>;
 }
 
 export interface PipelineWorker extends Component {
   /** Processes everything queued now; resolves when the spool has no queued row left. */
   drain(): Promise<void>;
 }
+
+/** At most this many rows are claimed ahead of their handling (their opening begun in the pool threads). */
+export const maxClaimedAhead = 8;
 
 /** The order of precedence when one spool row went to several addresses: a hold keeps the row, and so on. */
 const statePrecedence: RoleOutcome['state'][] = ['shunted', 'held', 'rejected', 'done', 'discarded'];
@@ -47,15 +67,81 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
   const now = options.now ?? (() => new Date());
   const logger = daemon.logger.child({ component: 'pipeline' });
   const stageTable: Record<StageId, Stage> = { ...stages, ...options.stages };
-  const services: ListServices = { db: daemon.db, logger, now, listKey: daemon.listKey };
+  let pool: OpenPool | null = null;
+  /** The row being handled now (one at a time: stages and commits never overlap), for openPost. */
+  let current: Claimed | null = null;
+  const services: ListServices = {
+    db: daemon.db,
+    logger,
+    now,
+    listKey: daemon.listKey,
+    openPost: (context) => {
+      const begun = current?.row.id === context.spoolId ? current.opened.get(context.list.name) : undefined;
+      if (!begun) return openInPool(context.raw, context.list);
+      // A thread that died (memory, a crash) took its tasks with it: open once more in a fresh thread. An exception
+      // inside openMessage is a bug and goes on to shunt the message, as it would in this thread.
+      return begun.catch((error: unknown) => (error instanceof Error && error.name === 'OpenThreadStopped' ? openInPool(context.raw, context.list) : Promise.reject(error)));
+    },
+  };
   let secret: Buffer | null = null;
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = true;
   /** Set after a busy database: stop this round, the poll timer starts the next. */
   let pause = false;
-  let retryRow: SpoolRow | null = null;
+  /** Claimed rows not handled yet, in claim (fair) order; a row stays here across a busy-database pause. */
+  const claimed: Claimed[] = [];
   let timer: NodeJS.Timeout | null = null;
+  /** Rows claimed ahead, so the pool threads open them while this thread handles the one before. */
+  const windowSize = () => (pool ? Math.min(pool.size * 2, maxClaimedAhead) : 1);
+
+  async function openInPool(raw: Buffer, list: ListConfig): Promise<OpenResult> {
+    // The list key is loaded (or first generated) here, so a thread only ever reads it.
+    await daemon.listKey(list.name);
+    if (!pool) throw new Error('open pool not started');
+    const members = list.members.filter((member) => member.armoredKey).map((member) => ({ address: member.address, armored: member.armoredKey! }));
+    return pool.open({ raw, listName: list.name, members });
+  }
+
+  function begin(row: SpoolRow): Claimed {
+    const opened = new Map<string, Promise<OpenResult>>();
+    if (pool && row.attempts <= maxAttempts) {
+      for (const target of uniqueTargets(daemon.config(), row.rcptTo)) {
+        if (target.role !== 'post' || opened.has(target.list.name)) continue;
+        const opening = openInPool(row.raw, target.list);
+        // Settled by whoever uses it; unused openings (a loop detected first) must not be unhandled rejections.
+        opening.catch(() => undefined);
+        opened.set(target.list.name, opening);
+      }
+    }
+    const entry: Claimed = { row, opened, ready: opened.size === 0, settled: Promise.resolve() };
+    entry.settled = Promise.allSettled(opened.values()).then(() => {
+      entry.ready = true;
+    });
+    return entry;
+  }
+
+  /**
+   * The first claimed row whose opening is done, in claim order, but never ahead of an earlier row of its own source
+   * (one sender's messages, e.g. an advisory's revisions, are handled in the order they came); waits if none is.
+   */
+  async function nextReady(): Promise<Claimed> {
+    for (;;) {
+      const earlier = new Set<string>();
+      const ready = claimed.find((entry) => {
+        const source = `${entry.row.remoteAddress ?? ''} ${entry.row.mailFrom.toLowerCase()}`;
+        const eligible = entry.ready && !earlier.has(source);
+        earlier.add(source);
+        return eligible;
+      });
+      if (ready) {
+        claimed.splice(claimed.indexOf(ready), 1);
+        return ready;
+      }
+      // Only openings still running can change the answer (awaiting settled ones would spin without end).
+      await Promise.race(claimed.filter((entry) => !entry.ready).map((entry) => entry.settled));
+    }
+  }
 
   const wake = (): Promise<void> => {
     if (stopped) return Promise.resolve();
@@ -70,10 +156,21 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
         do {
           again = false;
           while (!stopped && !pause) {
-            const row = retryRow ?? claim();
-            retryRow = null;
-            if (!row) break;
-            await processRow(row);
+            while (claimed.length < windowSize() && !pause) {
+              const row = claim();
+              if (!row) break;
+              claimed.push(begin(row));
+            }
+            if (pause || claimed.length === 0) break;
+            // Not strictly the oldest claimed first: one slow message (a big decrypt in a thread) does not hold back
+            // the others; stages and commits still run one message at a time, in this thread.
+            const entry = await nextReady();
+            current = entry;
+            try {
+              await processRow(entry);
+            } finally {
+              current = null;
+            }
             // Let sockets and timers run between messages: a long spool must not starve HTTP or delivery.
             await new Promise<void>((resolve) => setImmediate(resolve));
           }
@@ -98,7 +195,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     }
   }
 
-  async function processRow(row: SpoolRow): Promise<void> {
+  async function processRow(entry: Claimed): Promise<void> {
+    const { row } = entry;
     const started = Date.now();
     const config = daemon.config();
     if (row.attempts > maxAttempts) {
@@ -117,7 +215,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
         // the next wake-up (the poll timer), until the database takes the write.
         logger.warn({ spoolId: row.id, code: (error as { code?: string }).code }, 'database busy; message is tried again shortly');
         pause = true;
-        retryRow = row;
+        claimed.unshift(entry);
         return;
       }
       // An exception is a bug, not a policy outcome: keep the bytes, tell the admins, go on with the next message.
@@ -265,6 +363,20 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     name: 'pipeline',
     async start() {
       stopped = false;
+      if (options.openPool) pool = options.openPool();
+      else delete services.openPost;
+      // What waits for this worker, per source class: a flood shows as a growing 'other' with an old oldest message.
+      metrics.gauge('embargo_spool_backlog', 'Spooled messages not yet finished (queued or processing), by source class', () =>
+        daemon.db.open ? daemon.spool.backlogByClass().map((entry) => ({ labels: { class: entry.sourceClass }, value: entry.messages })) : [],
+      );
+      metrics.gauge('embargo_spool_oldest_unprocessed_age_seconds', 'Age of the oldest spooled message not yet finished, by source class (0 when none waits)', () => {
+        if (!daemon.db.open) return [];
+        const time = now().getTime();
+        return daemon.spool.backlogByClass().map((entry) => ({
+          labels: { class: entry.sourceClass },
+          value: entry.oldestReceivedAt === null ? 0 : Math.max(0, Math.round((time - entry.oldestReceivedAt) / 1000)),
+        }));
+      });
       const safeWake = () => {
         wake().catch((error: unknown) => logger.error({ err: errorSummary(error) }, 'pipeline loop failed; the next wake-up starts it again'));
       };
@@ -278,6 +390,16 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       if (timer) clearInterval(timer);
       timer = null;
       await running;
+      // Claimed ahead but not handled: back to the queue as they were, for the next start.
+      for (const entry of claimed.splice(0)) {
+        try {
+          daemon.spool.unclaim(entry.row.id);
+        } catch (error) {
+          logger.warn({ spoolId: entry.row.id, err: errorSummary(error) }, 'could not give a claimed message back; the next start requeues it');
+        }
+      }
+      await pool?.close();
+      pool = null;
     },
     async drain() {
       do {

@@ -5,9 +5,11 @@ import { createSecureContext } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.ts';
-import { isPostmasterAddress, resolveListAddress } from '../lists/addresses.ts';
+import { isPostmasterAddress, isRegisteredPoster, resolveListAddress } from '../lists/addresses.ts';
 import { metrics as processMetrics } from '../util/metrics.ts';
 import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
+import { createBackpressure } from './backpressure.ts';
+import type { BackpressureDecision } from './backpressure.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { isLockConflict } from './spool.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
@@ -137,6 +139,17 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
   const initial = options.config();
   const smtpSettings = () => options.config().server.smtp;
   const limiter = createRateLimiter(() => smtpSettings().rateLimit);
+  const backpressure = createBackpressure(
+    spool,
+    () => ({ ...smtpSettings().rateLimit, freeSpaceReserveMiB: smtpSettings().freeSpaceReserveMiB }),
+    () => options.config().server.dataPath,
+  );
+  /** Counts and logs a backpressure refusal; returns the error smtp-server answers with. */
+  const refusedByBackpressure = (decision: Exclude<BackpressureDecision, { ok: true }>, session: SMTPServerSession) => {
+    metrics.increment('embargo_smtp_refused_total', { reason: decision.reason, code: String(decision.code) }, 1, 'SMTP refusals by reason and reply code');
+    logger.info({ cid: session.id, remoteAddress: session.remoteAddress, reason: decision.reason, code: decision.code }, 'smtp message refused by backpressure');
+    return smtpError(decision.code, decision.message);
+  };
   const store = createGroupCommitter(spool, metrics, options.maxLockWaitMs ?? 5_000);
   const counted = new Set<string>();
   let closing = false;
@@ -227,7 +240,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
       if (counted.delete(session.id)) limiter.disconnected(session.remoteAddress);
     },
 
-    onMailFrom(_address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error | null) => void) {
+    onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error | null) => void) {
       if (closing) return callback(smtpError(421, '4.3.2 shutting down, try again later'));
       const decision = limiter.message(session.remoteAddress);
       if (!decision.ok) {
@@ -235,6 +248,9 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp message refused by rate limit');
         return callback(smtpError(decision.code, decision.message));
       }
+      const declaredSize = Number((address.args || {}).SIZE ?? 0);
+      const pressure = backpressure.beforeMessage(session.remoteAddress ?? null, Number.isSafeInteger(declaredSize) ? declaredSize : 0);
+      if (!pressure.ok) return callback(refusedByBackpressure(pressure, session));
       callback();
     },
 
@@ -300,6 +316,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           logger.info({ cid: session.id, size: received, limit }, 'smtp message refused: too big');
           return finish(smtpError(552, `5.3.4 message exceeds the maximum size of ${limit} bytes`));
         }
+        const pressure = backpressure.beforeStore(received);
+        if (!pressure.ok) return finish(refusedByBackpressure(pressure, session));
         // The id is taken now so the Received field (RFC 5321 4.4) can name it; the field joins the pieces in the one
         // concatenation the message needs anyway, so a big message is not copied a second time for it.
         const spoolId = spool.newId();
@@ -313,10 +331,14 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           date: new Date(),
           lineBreak: lineBreakOf(chunks[0]),
         });
+        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        const rcptTo = session.envelope.rcptTo.map((recipient) => recipient.address);
         const entry: SpoolEntry = {
           id: spoolId,
-          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcptTo: session.envelope.rcptTo.map((recipient) => recipient.address),
+          mailFrom,
+          rcptTo,
+          // For the pipeline's scheduling only: a registered poster's mail goes first within its turn.
+          sourceClass: !mailFrom ? 'bounce' : isRegisteredPoster(options.config(), rcptTo, mailFrom) ? 'poster' : 'other',
           remoteAddress: session.remoteAddress ?? null,
           helo: session.hostNameAppearsAs ?? null,
           raw: Buffer.concat([trace, ...chunks], trace.length + received),

@@ -62,4 +62,19 @@ export const spoolMigrations: Migration[] = [
       END;
     `,
   },
+  {
+    // Fair service across sources. source = client address and envelope sender; turn = the round in which the row
+    // is served (a source's rows get consecutive turns, a source with nothing waiting starts at the current round),
+    // so one source's backlog cannot delay another's. source_class: 'poster' (the envelope sender is a registered
+    // poster of a target list: served first within a turn, a hint only), 'bounce' (null sender), 'other'.
+    id: 'spool-003-fair-turns',
+    sql: `
+      ALTER TABLE spool_rows ADD COLUMN source TEXT NOT NULL DEFAULT '';
+      ALTER TABLE spool_rows ADD COLUMN source_class TEXT NOT NULL DEFAULT 'other';
+      ALTER TABLE spool_rows ADD COLUMN turn INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX spool_turns ON spool_rows(state, turn, source_class <> 'poster', received_at, id);
+      CREATE INDEX spool_unfinished_sources ON spool_rows(source, turn) WHERE state IN ('queued', 'processing');
+      CREATE INDEX spool_unfinished_addresses ON spool_rows(remote_address) WHERE state IN ('queued', 'processing');
+    `,
+  },
 ];

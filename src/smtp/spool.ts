@@ -1,10 +1,17 @@
-// The inbound spool: stores each accepted message durably and hands queued messages to the pipeline worker in order.
+// The inbound spool: stores each accepted message durably and hands queued messages to the pipeline worker, fairly across sources.
 import { randomInt } from 'node:crypto';
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
 
 /** queued → processing → done | held | rejected | discarded | shunted (an unexpected exception; raw bytes kept for admins). */
 export type SpoolState = 'queued' | 'processing' | 'done' | 'held' | 'rejected' | 'discarded' | 'shunted';
+
+/**
+ * Who a message comes from, for scheduling and metrics only (never for a decision): 'poster' = the envelope sender is
+ * a registered poster of a list it is addressed to, 'bounce' = the null sender (delivery reports), 'other' = the rest.
+ */
+export type SourceClass = 'poster' | 'bounce' | 'other';
+export const sourceClasses: readonly SourceClass[] = ['poster', 'bounce', 'other'];
 
 export interface SpoolEntry {
   /** An id from newId(), when the caller needs it before the insert (intake names it in the Received field). */
@@ -14,6 +21,8 @@ export interface SpoolEntry {
   remoteAddress: string | null;
   helo: string | null;
   raw: Buffer;
+  /** Default 'other'. */
+  sourceClass?: SourceClass;
 }
 
 export interface SpoolRow extends SpoolEntry {
@@ -36,6 +45,21 @@ export interface SpoolMark {
   list?: string | null;
 }
 
+/** Messages received and not yet finished (queued or processing). */
+export interface Backlog {
+  /** From one client address. */
+  fromAddress: number;
+  total: number;
+}
+
+export interface ClassBacklog {
+  sourceClass: SourceClass;
+  /** Queued or processing. */
+  messages: number;
+  /** Arrival time of the oldest of them (ms), null when none waits. */
+  oldestReceivedAt: number | null;
+}
+
 export interface Spool {
   /** A fresh spool id (sortable by arrival), for an entry stored later with insert or insertMany. */
   newId(): string;
@@ -43,8 +67,17 @@ export interface Spool {
   insert(entry: SpoolEntry): string;
   /** Stores several messages in one transaction (group commit): all are committed, or none and it throws. */
   insertMany(entries: SpoolEntry[]): string[];
-  /** Takes the oldest queued message for processing (state → processing, attempts + 1), or null when none waits. */
+  /**
+   * Takes the next queued message for processing (state → processing, attempts + 1), or null when none waits: the
+   * lowest turn first (fair across sources), within a turn a registered poster's mail, then by arrival.
+   */
   claimNext(): SpoolRow | null;
+  /** Gives a claimed message back to the queue untouched (the worker stopped before its turn): the claim is not an attempt. */
+  unclaim(id: string): boolean;
+  /** Unprocessed messages from one client address and in all (intake's backpressure). */
+  backlog(remoteAddress: string | null): Backlog;
+  /** Unprocessed messages by source class, with the oldest one's arrival (metrics, `embargo queue`). */
+  backlogByClass(): ClassBacklog[];
   markState(id: string, state: SpoolState, mark?: SpoolMark): boolean;
   get(id: string): SpoolRow | null;
   /** On start: messages a crash left in 'processing' go back to 'queued', so none is lost. Returns how many. */
@@ -69,6 +102,7 @@ interface RawRow {
   outcome: string | null;
   reason: string | null;
   updated_at: number;
+  source_class: SourceClass;
 }
 
 function toRow(row: RawRow): SpoolRow {
@@ -81,6 +115,7 @@ function toRow(row: RawRow): SpoolRow {
     helo: row.helo,
     size: row.size,
     raw: row.raw,
+    sourceClass: row.source_class,
     state: row.state,
     attempts: row.attempts,
     list: row.list,
@@ -135,19 +170,29 @@ export function createIdGenerator(now: () => number = Date.now): () => string {
   };
 }
 
+/** One source for fair scheduling: the client address and the envelope sender together. */
+function sourceOf(entry: SpoolEntry): string {
+  return `${entry.remoteAddress ?? ''} ${entry.mailFrom.toLowerCase()}`;
+}
+
 export function createSpool(db: Db, options: { now?: () => number } = {}): Spool {
   const now = options.now ?? Date.now;
   const nextId = createIdGenerator(now);
 
   // The raw bytes live in spool_raw, written once: state changes rewrite only the small spool_rows row.
+  // The turn: one past the source's last unfinished row (a source's rows stay in order), but never before the lowest
+  // turn still queued (a source that had nothing waiting joins the current round instead of jumping the queue or
+  // queueing behind a flood's last row).
   const insertStatement = db.prepare(
-    `INSERT INTO spool_rows (id, received_at, mail_from, rcpt_to, remote_address, helo, size, state, attempts, updated_at)
-     VALUES (@id, @receivedAt, @mailFrom, @rcptTo, @remoteAddress, @helo, @size, 'queued', 0, @receivedAt)`,
+    `INSERT INTO spool_rows (id, received_at, mail_from, rcpt_to, remote_address, helo, size, state, attempts, updated_at, source, source_class, turn)
+     VALUES (@id, @receivedAt, @mailFrom, @rcptTo, @remoteAddress, @helo, @size, 'queued', 0, @receivedAt, @source, @sourceClass, MAX(
+       COALESCE((SELECT MAX(turn) + 1 FROM spool_rows WHERE source = @source AND state IN ('queued', 'processing')), 0),
+       COALESCE((SELECT MIN(turn) FROM spool_rows WHERE state = 'queued'), 0)))`,
   );
   const insertRawStatement = db.prepare('INSERT INTO spool_raw (id, raw) VALUES (?, ?)');
   const claimStatement = db.prepare(
     `UPDATE spool_rows SET state = 'processing', attempts = attempts + 1, updated_at = @now
-     WHERE id = (SELECT id FROM spool_rows WHERE state = 'queued' ORDER BY received_at, id LIMIT 1)
+     WHERE id = (SELECT id FROM spool_rows WHERE state = 'queued' ORDER BY turn, source_class <> 'poster', received_at, id LIMIT 1)
      RETURNING id`,
   );
   const markStatement = db.prepare(
@@ -156,8 +201,16 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
      WHERE id = @id`,
   );
   const getStatement = db.prepare('SELECT r.*, b.raw FROM spool_rows AS r JOIN spool_raw AS b ON b.id = r.id WHERE r.id = ?');
+  const unclaimStatement = db.prepare(
+    `UPDATE spool_rows SET state = 'queued', attempts = MAX(attempts - 1, 0), updated_at = @now WHERE id = @id AND state = 'processing'`,
+  );
   const resetStatement = db.prepare(`UPDATE spool_rows SET state = 'queued', updated_at = ? WHERE state = 'processing'`);
   const countStatement = db.prepare('SELECT state, COUNT(*) AS count FROM spool_rows GROUP BY state');
+  const addressBacklogStatement = db.prepare(`SELECT COUNT(*) AS count FROM spool_rows WHERE remote_address IS ? AND state IN ('queued', 'processing')`);
+  const totalBacklogStatement = db.prepare(`SELECT COUNT(*) AS count FROM spool_rows WHERE state IN ('queued', 'processing')`);
+  const classBacklogStatement = db.prepare(
+    `SELECT source_class, COUNT(*) AS count, MIN(received_at) AS oldest FROM spool_rows WHERE state IN ('queued', 'processing') GROUP BY source_class`,
+  );
   const purgeable = `state IN ('done', 'rejected', 'discarded') AND received_at < ?`;
   const purgeRawStatement = db.prepare(`DELETE FROM spool_raw WHERE id IN (SELECT id FROM spool_rows WHERE ${purgeable})`);
   const purgeStatement = db.prepare(`DELETE FROM spool_rows WHERE ${purgeable}`);
@@ -176,6 +229,8 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
       remoteAddress: entry.remoteAddress,
       helo: entry.helo,
       size: entry.raw.length,
+      source: sourceOf(entry),
+      sourceClass: entry.sourceClass ?? 'other',
     });
     insertRawStatement.run(id, entry.raw);
     return id;
@@ -225,6 +280,22 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
     },
     resetProcessing() {
       return resetStatement.run(now()).changes;
+    },
+    unclaim(id) {
+      return unclaimStatement.run({ id, now: now() }).changes > 0;
+    },
+    backlog(remoteAddress) {
+      return {
+        fromAddress: (addressBacklogStatement.get(remoteAddress) as { count: number }).count,
+        total: (totalBacklogStatement.get() as { count: number }).count,
+      };
+    },
+    backlogByClass() {
+      const rows = classBacklogStatement.all() as Array<{ source_class: SourceClass; count: number; oldest: number }>;
+      return sourceClasses.map((sourceClass) => {
+        const row = rows.find((each) => each.source_class === sourceClass);
+        return { sourceClass, messages: row?.count ?? 0, oldestReceivedAt: row?.oldest ?? null };
+      });
     },
     countByState() {
       const counts: Record<string, number> = {};

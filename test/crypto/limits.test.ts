@@ -66,13 +66,25 @@ describe('limits', () => {
   });
 
   it('keeps the default decompression limit finite (openpgp.js default is Infinity)', async () => {
-    const zeros = Buffer.alloc(2 * 1024 * 1024);
-    const armored = await sender.gpg.encrypt(zeros, { recipients: [listKey.fingerprint], compressAlgo: 'zlib', compressLevel: 9 });
+    // 2 MiB of log-like lines: they compress about 10:1, well within the ratio limit, so only the size limit applies.
+    const lines = Array.from({ length: 40_000 }, (_, index) => `${index} kernel: xen-blkback: ring ${index % 97} ready\n`).join('');
+    const text = Buffer.from(lines).subarray(0, 2 * 1024 * 1024);
+    const armored = await sender.gpg.encrypt(text, { recipients: [listKey.fingerprint], compressAlgo: 'zlib', compressLevel: 9 });
     const tight = await openMessage(pgpMime(armored.toString('utf8')), { listKey, members: [], limits: { maxDecompressedBytes: 1024 * 1024 } });
     expect(failureCode(tight)).toBe('compression-bomb');
+    expect(tight.ok ? '' : tight.failure.detail).toMatch(/exceeds the limit/);
     const roomy = await openMessage(pgpMime(armored.toString('utf8')), { listKey, members: [] });
     expect(failureCode(roomy)).toBe('ok');
   });
+
+  it.each(['zlib', 'zip', 'bzip2'] as const)('refuses a %s bomb by its ratio, well below the size limit (inflating only its start)', async (compressAlgo) => {
+    // 64 MiB of zeros: exactly the default size limit, so only the ratio check can refuse it.
+    const zeros = spawn('head', ['-c', String(64 * 1024 * 1024), '/dev/zero'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const bomb = await sender.gpg.encrypt(zeros.stdout, { recipients: [listKey.fingerprint], compressAlgo, compressLevel: 6 });
+    const result = await openMessage(pgpMime(bomb.toString('utf8')), { listKey, members: [] });
+    expect(failureCode(result)).toBe('compression-bomb');
+    expect(result.ok ? '' : result.failure.detail).toMatch(/compression ratio above 200:1/);
+  }, 120_000);
 
   it('MIME nesting deeper than the limit: too-deep', async () => {
     let body = 'Content-Type: text/plain\r\n\r\ninnermost\r\n';

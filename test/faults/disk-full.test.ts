@@ -22,6 +22,8 @@ beforeAll(async () => {
   relay = await startRelayPeer();
   config = makeTestConfig({
     relay: { host: relay.host, port: relay.port },
+    // No reserve: this test is about the disk really filling up (the reserve's 452 is tested in test/smtp/backpressure.test.ts).
+    server: { smtp: { freeSpaceReserveMiB: 0 } },
     lists: {
       'predisclosure-applications': publicListOf([{ email: 'security@xenproject.example', keyFile: 'xenproject-security.asc' }], { postsPerHourPerSender: 10_000 }),
     },

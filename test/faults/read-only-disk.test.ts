@@ -37,6 +37,8 @@ beforeAll(async () => {
   relay = await startRelayPeer();
   config = makeTestConfig({
     relay: { host: relay.host, port: relay.port },
+    // A 48 MiB disk is below the default free-space reserve; this test is about a disk that turns read-only.
+    server: { smtp: { freeSpaceReserveMiB: 0 } },
     lists: {
       'predisclosure-applications': publicListOf([{ email: 'security@xenproject.example', keyFile: 'xenproject-security.asc' }], { postsPerHourPerSender: 10_000 }),
     },

@@ -184,6 +184,8 @@ export interface SendOptions {
   mailParameters?: string;
   /** Reuse an open connection (not closed afterwards); otherwise a new one is opened and closed. */
   client?: SmtpClient;
+  /** Connect from this loopback address (e.g. 127.0.0.2): another client for per-address limits. */
+  localAddress?: string;
   startTls?: { ca?: string | Buffer; servername?: string };
 }
 
@@ -194,7 +196,7 @@ export async function sendMail(options: SendOptions): Promise<SendResult> {
     const spoolId = /queued as (\S+)/.exec(reply.text)?.[1];
     return { ok, code: reply.code, text: reply.text, stage, replies, ...(spoolId ? { spoolId } : {}) };
   };
-  const client = options.client ?? (await SmtpClient.connect(options.port, options.host));
+  const client = options.client ?? (await SmtpClient.connect(options.port, options.host, { localAddress: options.localAddress }));
   try {
     if (!options.client) {
       replies.push(client.greeting);

@@ -1,4 +1,4 @@
-// The queue and bounce commands as an admin runs them: `embargo queue [--json]`, `queue retry`, `queue purge`, `bounces`, `bounces reset`.
+// The queue and bounce commands as an admin runs them: `embargo queue [--json]` (intake backlog and outbound queue), `queue retry`, `queue purge`, `bounces`, `bounces reset`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { openDatabase, type Db } from '../../src/store/database.ts';
 import { migrations } from '../../src/schema.ts';
 import { enqueueOutgoing, getOutbound, markDeferred, markFinal, markSentRows } from '../../src/smtp/outbound.ts';
 import { isSuspended } from '../../src/smtp/bounces.ts';
+import { createSpool } from '../../src/smtp/spool.ts';
 import { makeTestConfig, repoRoot, type TestConfig } from '../helpers/daemon.ts';
 
 const run = promisify(execFile);
@@ -66,6 +67,29 @@ describe('embargo queue', () => {
     const deferred = parsed.rows.find((row) => row.recipient === 'deferred@vendor.example')!;
     expect(deferred).toMatchObject({ state: 'deferred', lastReply: '421 4.3.2 Service shutting down' });
     expect(Date.parse(deferred.nextAttemptAt as string)).toBeGreaterThan(Date.now() + 3_000_000);
+  });
+
+  it('shows the intake backlog: messages received and not yet processed, by source class, with the oldest one\'s age', async () => {
+    const spool = createSpool(db, { now: () => Date.now() - 90_000 });
+    const message = { rcptTo: ['xen-security-issues@lists.example.org'], remoteAddress: '192.0.2.7', helo: null, raw: Buffer.from('x') };
+    const [flood] = spool.insertMany([
+      { ...message, mailFrom: 'flood@outside.example' },
+      { ...message, mailFrom: 'flood@outside.example' },
+      { ...message, mailFrom: 'security@xenproject.example', sourceClass: 'poster' as const },
+    ]);
+    try {
+      const text = await embargo('queue', '--config', config.configDir);
+      expect(text.code).toBe(0);
+      const line = /^intake backlog.*$/m.exec(text.stdout)?.[0] ?? '';
+      expect(line, text.stdout).toMatch(/^intake backlog \(received, not yet processed\): 3 {2}poster: 1 \(oldest \d+ s\) {2}bounce: 0 {2}other: 2 \(oldest \d+ s\)$/);
+      for (const age of line.matchAll(/oldest (\d+) s/g)) expect(Number(age[1])).toBeGreaterThanOrEqual(90);
+      const json = JSON.parse((await embargo('queue', '--json', '--config', config.configDir)).stdout) as { intake: Array<Record<string, unknown>> };
+      expect(json.intake.map((entry) => [entry.sourceClass, entry.messages])).toEqual([['poster', 1], ['bounce', 0], ['other', 2]]);
+      expect(Date.parse(json.intake[2].oldestReceivedAt as string)).toBeLessThan(Date.now() - 60_000);
+    } finally {
+      db.prepare(`DELETE FROM spool WHERE mail_from IN ('flood@outside.example', 'security@xenproject.example')`).run();
+      expect(spool.get(flood)).toBeNull();
+    }
   });
 
   it('retry ID requeues one dead letter, refuses delivered rows; retry --all requeues the rest', async () => {

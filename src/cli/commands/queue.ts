@@ -1,4 +1,4 @@
-// `embargo queue`: shows the outbound queue by state with dead letters and their relay replies; `retry` requeues, `purge` deletes.
+// `embargo queue`: shows the intake backlog and the outbound queue by state with dead letters and their relay replies; `retry` requeues, `purge` deletes.
 import type { Command } from 'commander';
 import { fail, openConfigured } from '../load.ts';
 import type { Db } from '../../store/database.ts';
@@ -12,6 +12,8 @@ import {
   type OutboundRow,
   type OutboundState,
 } from '../../smtp/outbound.ts';
+import { createSpool } from '../../smtp/spool.ts';
+import type { ClassBacklog } from '../../smtp/spool.ts';
 import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 
@@ -64,6 +66,15 @@ function table(rows: OutboundRow[]): string {
     .join('\n');
 }
 
+/** One line: unprocessed spool messages by source class, with the age of each class's oldest. */
+function intakeLine(backlog: ClassBacklog[], now: number): string {
+  const total = backlog.reduce((sum, entry) => sum + entry.messages, 0);
+  const parts = backlog.map((entry) =>
+    entry.oldestReceivedAt === null ? `${entry.sourceClass}: 0` : `${entry.sourceClass}: ${entry.messages} (oldest ${Math.round((now - entry.oldestReceivedAt) / 1000)} s)`,
+  );
+  return `intake backlog (received, not yet processed): ${total}  ${parts.join('  ')}`;
+}
+
 function parseStates(values: string[] | undefined, includeSent: boolean | undefined): readonly OutboundState[] {
   if (values?.length) return values as OutboundState[];
   // Delivered rows can be many and say little; they are shown on request.
@@ -73,7 +84,7 @@ function parseStates(values: string[] | undefined, includeSent: boolean | undefi
 export function registerQueue(program: Command): void {
   const queue = program
     .command('queue')
-    .description('show the outbound queue: counts by state, then waiting rows and dead letters with the relay’s last reply')
+    .description('show the intake backlog by source class, then the outbound queue: counts by state, waiting rows and dead letters with the relay’s last reply')
     .option('-c, --config <dir>', configOptionHelp)
     .option('--json', 'print JSON: { counts, rows }')
     // Not --all: an option of `queue` would swallow the same option of its subcommands (`queue retry --all`).
@@ -89,12 +100,15 @@ export function registerQueue(program: Command): void {
       const db = await openConfiguredDatabase(options.config);
       if (!db) return;
       try {
+        const intake = createSpool(db).backlogByClass();
         const counts = queueCounts(db);
         const rows = listOutbound(db, { states, limit });
         if (options.json) {
-          process.stdout.write(JSON.stringify({ counts, rows: rows.map(rowJson) }, null, 2) + '\n');
+          const backlog = intake.map((entry) => ({ ...entry, oldestReceivedAt: entry.oldestReceivedAt === null ? null : new Date(entry.oldestReceivedAt).toISOString() }));
+          process.stdout.write(JSON.stringify({ intake: backlog, counts, rows: rows.map(rowJson) }, null, 2) + '\n');
           return;
         }
+        process.stdout.write(intakeLine(intake, Date.now()) + '\n');
         process.stdout.write(outboundStates.map((state) => `${state}: ${counts[state]}`).join('  ') + '\n');
         if (rows.length) process.stdout.write('\n' + table(rows) + '\n');
         const shown = states.reduce((sum, state) => sum + counts[state], 0);

@@ -73,7 +73,8 @@ async function bounce(context: MessageContext, code: Parameters<typeof rejection
       to: adminAddresses(config, list),
       subject: `${list.name}: a message was refused (${code})`,
       text: rejectionSummary(list, code, detail, context.spoolId, context.envelopeFrom, context.from?.address ?? null),
-      attachments: [attachedMessage(context.raw)],
+      // Encoded only for an admin with a usable key: the others get the withheld text (a flood's bombs cost no base64).
+      attachments: () => [attachedMessage(context.raw)],
       sensitive: list.kind !== 'public',
       withheldText: `${rejectionSummary(list, code, detail, context.spoolId, context.envelopeFrom, context.from?.address ?? null)}\n\nThe original is not attached: no usable OpenPGP key is configured for you. It stays in the spool as ${context.spoolId}.`,
       autoSubmitted: 'auto-generated',

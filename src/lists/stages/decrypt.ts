@@ -6,8 +6,9 @@ import { splitMessage } from '../headers.ts';
 import { signingMembers } from '../keyring.ts';
 
 export async function decrypt(context: MessageContext): Promise<StageResult> {
-  const members = await signingMembers(context.list);
-  const result = await crypto.openMessage(context.raw, { listKey: context.listKey, members });
+  const result = context.services.openPost
+    ? await context.services.openPost(context)
+    : await crypto.openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(context.list) });
   if (!result.ok) {
     const { code, detail } = result.failure;
     if (code === 'not-for-this-key' || code === 'decrypt-failed') return reject('undecryptable', `${code}: ${detail}`);

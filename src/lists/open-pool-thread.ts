@@ -1,0 +1,52 @@
+// Body of one open-pool thread: loads list keys and member keys once, then runs openMessage for each task it is sent.
+import { parentPort, workerData } from 'node:worker_threads';
+import { ensureListKey, openMessage, parseMemberKey } from '../crypto/index.ts';
+import type { ListKey, MemberKey } from '../crypto/index.ts';
+import type { FromOpenThread, OpenPoolKeySettings, ToOpenThread } from './open-pool.ts';
+
+const keys = workerData as OpenPoolKeySettings;
+const listKeys = new Map<string, Promise<ListKey>>();
+const memberKeys = new Map<string, Promise<MemberKey | null>>();
+
+function listKey(listName: string): Promise<ListKey> {
+  let key = listKeys.get(listName);
+  if (!key) {
+    key = ensureListKey({ dataDir: keys.dataDir, listName, domain: keys.domain, algorithm: keys.algorithm, passphrase: keys.passphrase });
+    listKeys.set(listName, key);
+    key.catch(() => listKeys.delete(listName));
+  }
+  return key;
+}
+
+/** Parsed once per armored text, as src/lists/keyring.ts does in the pipeline's thread. */
+function memberKey(armored: string): Promise<MemberKey | null> {
+  let key = memberKeys.get(armored);
+  if (!key) {
+    key = parseMemberKey(armored).catch(() => null);
+    memberKeys.set(armored, key);
+  }
+  return key;
+}
+
+async function open(task: ToOpenThread): Promise<FromOpenThread> {
+  try {
+    const members: Array<{ address: string; key: MemberKey }> = [];
+    for (const member of task.members) {
+      const key = await memberKey(member.armored);
+      if (key) members.push({ address: member.address, key });
+    }
+    const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
+    return { type: 'opened', id: task.id, result: await openMessage(raw, { listKey: await listKey(task.listName), members }) };
+  } catch (error) {
+    // Name and stack frames only: the message of an exception may quote the input (see errorSummary in worker.ts).
+    const frames = error instanceof Error ? (error.stack ?? '').split('\n').filter((line) => line.trim().startsWith('at ')).slice(0, 8).join('\n') : '';
+    return { type: 'failed', id: task.id, name: error instanceof Error ? error.name : typeof error, stack: frames };
+  }
+}
+
+if (parentPort) {
+  const port = parentPort;
+  port.on('message', (task: ToOpenThread) => {
+    void open(task).then((reply) => port.postMessage(reply));
+  });
+}
