@@ -1,10 +1,8 @@
 // Opens incoming OpenPGP mail (decrypt, verify) in worker threads sized to the machine, so that CPU work leaves the pipeline's thread free.
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { OpenResult } from '../crypto/index.ts';
+import { threadBootstrap } from '../util/thread-bootstrap.ts';
 
 /** What a thread needs to load list keys itself (they are on disk by then: the pipeline loads each list's key first). */
 export interface OpenPoolKeySettings {
@@ -35,18 +33,7 @@ export interface OpenPool {
   close(): Promise<void>;
 }
 
-// Worker threads do not inherit the TypeScript loader, so the thread registers tsx itself before importing its body
-// (as the SMTP intake thread does).
-const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/esm/api')), 'index.mjs')).href;
-const threadModule = new URL('./open-pool-thread.ts', import.meta.url).href;
-const bootstrap = `
-import(${JSON.stringify(tsxApi)})
-  .then((api) => { api.register(); return import(${JSON.stringify(threadModule)}); })
-  .catch(async (error) => {
-    const { parentPort } = await import('node:worker_threads');
-    parentPort.postMessage({ type: 'fatal', message: String((error && error.stack) || error) });
-  });
-`;
+const bootstrap = threadBootstrap(import.meta.url, 'open-pool-thread');
 
 /** A Buffer again: structured cloning turns Buffers into plain Uint8Arrays. */
 function asBuffer(bytes: Uint8Array): Buffer {

@@ -1,12 +1,10 @@
 // Runs SMTP intake in a worker thread and bridges it to the daemon: spool notices, logs, metrics, config reloads, shutdown.
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.ts';
 import type { Migration } from '../store/migrations.ts';
 import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';
+import { threadBootstrap } from '../util/thread-bootstrap.ts';
 import type { FromIntakeThread, IntakeThreadData, ToIntakeThread } from './intake-messages.ts';
 import type { SmtpIntake } from './server.ts';
 
@@ -21,22 +19,7 @@ export interface IntakeThreadOptions {
   shutdownTimeoutMs?: number;
 }
 
-// Compiled (dist/*.js) the thread imports its body directly. Run from TypeScript sources (tests, bench) it registers
-// tsx first, since worker threads do not inherit the loader; tsx is a dev dependency and never loaded in production.
-const threadModule = new URL(import.meta.url.endsWith('.ts') ? './intake-thread.ts' : './intake-thread.js', import.meta.url).href;
-function bootstrapSource(): string {
-  const reportFailure = `.catch(async (error) => {
-    const { parentPort } = await import('node:worker_threads');
-    parentPort.postMessage({ type: 'fatal', message: String((error && error.stack) || error) });
-    parentPort.close();
-  });`;
-  if (!threadModule.endsWith('.ts')) return `import(${JSON.stringify(threadModule)})${reportFailure}`;
-  const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/esm/api')), 'index.mjs')).href;
-  return `import(${JSON.stringify(tsxApi)})
-  .then((api) => { api.register(); return import(${JSON.stringify(threadModule)}); })
-  ${reportFailure}`;
-}
-const bootstrap = bootstrapSource();
+const bootstrap = threadBootstrap(import.meta.url, 'intake-thread');
 
 /** Starts intake in its own thread; resolves once it listens (rejects if it cannot, e.g. the port is taken). */
 export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpIntake> {
