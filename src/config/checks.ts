@@ -76,6 +76,7 @@ export function crossListErrors(lists: ParsedList[], server: ServerConfig | null
 
     checkAnnounceOnly(list, errors);
     checkPublishTo(list, byName, errors);
+    checkDiscussionList(list, byName, errors);
     checkEmbargoPattern(list, errors);
     checkAdvisoryPattern(list, errors);
   }
@@ -115,6 +116,17 @@ function checkPublishTo({ source, settings }: ParsedList, byName: Map<string, Pa
         `publishTo names list '${settings.publishTo}', which is not public (it must have kind: public and archive: public to publish released advisories)`,
       ),
     );
+  }
+}
+
+function checkDiscussionList({ source, settings }: ParsedList, byName: Map<string, ParsedList>, errors: ConfigError[]): void {
+  if (settings.kind !== 'announce' || settings.discussionList === undefined) return;
+  const target = byName.get(settings.discussionList);
+  if (!target) {
+    const names = [...byName.values()].filter((list) => list.settings.kind === 'discussion').map((list) => list.name);
+    errors.push(source.error(['discussionList'], `discussionList names list '${settings.discussionList}', which does not exist (no lists/${settings.discussionList}.yaml)${names.length > 0 ? `; discussion lists: ${names.join(', ')}` : ''}`));
+  } else if (target.settings.kind !== 'discussion') {
+    errors.push(source.error(['discussionList'], `discussionList names list '${settings.discussionList}', which is a ${target.settings.kind} list, not kind: discussion`));
   }
 }
 

@@ -159,6 +159,8 @@ export const listSchema = z.strictObject({
   publishTo: z.string().optional(),
   /** Announce lists: also mail released advisories to the publishTo list's subscribers. */
   mailOnRelease: z.boolean().default(false),
+  /** Announce lists: the discussion list that refusals point non-posters to. */
+  discussionList: z.string().optional(),
   /** Announce lists: a regular expression whose first group is an RFC 3339 embargo end in the text. */
   embargoPattern: z.string().optional(),
   /**
