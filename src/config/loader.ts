@@ -7,6 +7,7 @@ import { SourceFile } from './source.ts';
 import { issuesToErrors } from './reasons.ts';
 import { loadKeyIndex, resolveMemberKeys } from './members.ts';
 import { crossListErrors } from './checks.ts';
+import { inheritMembers } from './inheritance.ts';
 import type { Config, ConfigError, ListConfig, ServerConfig } from './types.ts';
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigError[] };
@@ -43,6 +44,7 @@ export async function loadConfig(configDir: string): Promise<LoadResult> {
     }),
   );
   errors.push(...crossListErrors(parsedLists, server, serverSource));
+  inheritMembers(parsedLists, lists, errors);
 
   if (errors.length > 0 || !server) return { ok: false, errors: sortErrors(errors) };
   // Sorted so that iteration order (and thus logs and tests) does not depend on directory order.

@@ -169,6 +169,10 @@ export const listSchema = z.strictObject({
    */
   advisoryPattern: z.string().optional(),
   members: z.array(memberSchema).default([]),
+  /** Lists whose members are members of this list too (same address, organisation and key). */
+  membersFrom: z.array(z.string().min(1)).min(1).optional(),
+  /** The roles inherited members get; default [recipient, poster] on a discussion list, [recipient] otherwise. */
+  membersFromRoles: z.array(roleSchema).min(1).optional(),
 });
 
 export type ServerConfigInput = z.input<typeof serverSchema>;
