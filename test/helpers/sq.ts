@@ -17,7 +17,9 @@ function runSq(args: string[], input?: Buffer | string): Promise<SqResult> {
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', reject);
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'ENOENT' ? new Error('sq (Sequoia) is not installed: apt-get install sq (.ci/run installs it)') : error),
+    );
     child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
     child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
