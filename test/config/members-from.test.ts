@@ -35,6 +35,11 @@ describe('membersFrom', () => {
     const team = sharing.members.find((member) => member.address === 'security@xenproject.example')!;
     expect(team.inheritedFrom).toBeUndefined();
     expect(team.roles).toEqual(['recipient', 'moderator']);
+    // embargo members says where an entry comes from.
+    const shown = await runCli(['members', 'xen-security-issues-discuss', '--json', '--config', dir.dir]);
+    const reports = JSON.parse(shown.stdout) as Array<{ address: string; inheritedFrom: string | null }>;
+    expect(reports.find((report) => report.address === 'security@vendor-a.example')?.inheritedFrom).toBe('xen-security-issues');
+    expect(reports.find((report) => report.address === 'security@xenproject.example')?.inheritedFrom).toBeNull();
   });
 
   it('membersFromRoles sets the inherited roles; inheritance is transitive', async () => {
