@@ -5,7 +5,7 @@ import type { ConfigError, ServerConfig } from './types.ts';
 
 const reservedSuffixes = ['-request', '-owner', '-sendkey', '-bounces'] as const;
 
-export function crossListErrors(lists: ParsedList[], server: ServerConfig | null, serverSource: SourceFile | null): ConfigError[] {
+export function crossListErrors(lists: ParsedList[], server: ServerConfig | null, serverSource: SourceFile | null, refused: ReadonlySet<string> = new Set()): ConfigError[] {
   const errors: ConfigError[] = [];
   const byName = new Map(lists.map((list) => [list.name, list]));
   const listAddresses = new Set<string>();
@@ -76,7 +76,7 @@ export function crossListErrors(lists: ParsedList[], server: ServerConfig | null
 
     checkAnnounceOnly(list, errors);
     checkPublishTo(list, byName, errors);
-    checkDiscussionList(list, byName, errors);
+    checkDiscussionList(list, byName, refused, errors);
     checkEmbargoPattern(list, errors);
     checkAdvisoryPattern(list, errors);
   }
@@ -119,8 +119,8 @@ function checkPublishTo({ source, settings }: ParsedList, byName: Map<string, Pa
   }
 }
 
-function checkDiscussionList({ source, settings }: ParsedList, byName: Map<string, ParsedList>, errors: ConfigError[]): void {
-  if (settings.kind !== 'announce' || settings.discussionList === undefined) return;
+function checkDiscussionList({ source, settings }: ParsedList, byName: Map<string, ParsedList>, refused: ReadonlySet<string>, errors: ConfigError[]): void {
+  if (settings.kind !== 'announce' || settings.discussionList === undefined || refused.has(settings.discussionList)) return;
   const target = byName.get(settings.discussionList);
   if (!target) {
     const names = [...byName.values()].filter((list) => list.settings.kind === 'discussion').map((list) => list.name);

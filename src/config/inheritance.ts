@@ -14,7 +14,7 @@ export function defaultInheritedRoles(kind: ListConfig['kind']): Role[] {
  * an inherited entry with the same address; among the named lists, the first that has the address wins. Inheritance
  * is transitive. Unknown names and loops are errors at the `membersFrom` entry that causes them.
  */
-export function inheritMembers(parsed: ParsedList[], lists: Map<string, ListConfig>, errors: ConfigError[]): void {
+export function inheritMembers(parsed: ParsedList[], lists: Map<string, ListConfig>, errors: ConfigError[], refused: ReadonlySet<string> = new Set()): void {
   const byName = new Map(parsed.map((list) => [list.name, list]));
   const state = new Map<string, 'resolving' | 'done'>();
 
@@ -29,6 +29,7 @@ export function inheritMembers(parsed: ParsedList[], lists: Map<string, ListConf
     const members = [...list.members];
     const present = new Set(members.map((member) => member.address));
     names.forEach((from, position) => {
+      if (refused.has(from)) return; // its own file's errors are reported already
       if (!byName.has(from)) {
         const known = [...byName.keys()].filter((other) => other !== name);
         errors.push(source.source.error(['membersFrom', position], `membersFrom names list '${from}', which does not exist (no lists/${from}.yaml)${known.length > 0 ? `; lists: ${known.join(', ')}` : ''}`));

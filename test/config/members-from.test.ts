@@ -82,6 +82,16 @@ describe('membersFrom', () => {
     );
   });
 
+  it('a named list whose own file is refused gives that file\'s error only, not a second one where it is named', async () => {
+    const dir = configDir();
+    const predisclosure = dir.read('lists/xen-security-issues.yaml');
+    dir.write('lists/xen-security-issues.yaml', predisclosure.replace('moderated: false', 'moderatd: false'));
+    const loaded = await loadConfig(dir.dir);
+    expect(loaded.ok).toBe(false);
+    if (loaded.ok) return;
+    expect(loaded.errors.map((error) => error.reason)).toEqual(["unknown key 'moderatd' (did you mean 'moderated'?)"]);
+  });
+
   it('discussionList must name an existing discussion list', async () => {
     const dir = configDir();
     const predisclosure = dir.read('lists/xen-security-issues.yaml');
