@@ -263,7 +263,7 @@ async function indexReply(state: RequestState, sinceWord: string | undefined): P
   const lines = shown.map((entry) => `${entry.receivedAt.toISOString().slice(0, 16).replace('T', ' ')}Z  <${entry.messageId}>  ${organisation(entry.senderAddress)}  ${entry.subject.replace(/[\r\n]+/g, ' ')}`);
   const heading = [
     `Archive of ${list.address}${since ? ` since ${since.toISOString()}` : ''}: ${entries.length} message(s)${entries.length > shown.length ? `, the newest ${shown.length} shown` : ''}.`,
-    'Received (UTC), Message-ID, sender, subject. Send "get MESSAGE-ID" for one of them.',
+    'Received (UTC), Message-ID, sender organisation, subject (as it came inside the encryption). Send "get MESSAGE-ID" for one of them.',
   ];
   if (list.kind === 'public') return [...heading, '', ...lines];
   state.privateAttachments.push(textAttachment([...heading, '', ...lines].join('\n'), 'index.txt'));
