@@ -87,7 +87,7 @@ function checkAnnounceOnly({ source, settings }: ParsedList, errors: ConfigError
   if (settings.kind === 'announce') return;
   // These keys only mean something on announce lists; accepting them elsewhere would suggest a behaviour that never happens.
   const present = source.value as Record<string, unknown>;
-  for (const key of ['publishTo', 'mailOnRelease', 'embargoPattern', 'advisoryPattern']) {
+  for (const key of ['publishTo', 'mailOnRelease', 'embargoPattern', 'advisoryPattern', 'discussionList']) {
     if (key in present) errors.push(source.error([key], `${key} only applies to kind: announce lists`, 'key'));
   }
 }
