@@ -91,4 +91,5 @@ it('warns about SHA-1 self-signatures at import and check, re-signs them with SH
   } finally {
     await poster.cleanup();
   }
-});
+  // Seven CLI runs, an RSA key and a daemon start: minutes on a loaded 2-core machine.
+}, 300_000);

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/loader.ts';
-import { makeConfigDir } from '../helpers/config-dir.ts';
+import { makeConfigDir, shippedConfig } from '../helpers/config-dir.ts';
 import { runCli } from '../helpers/lists.ts';
 
 const cleanups: Array<() => void> = [];
@@ -10,15 +10,16 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function configDir() {
-  const dir = makeConfigDir();
+/** A copy of the test fixture config (or of the shipped config/, for the tests about what it ships). */
+function configDir(from?: string) {
+  const dir = makeConfigDir(from ? { from } : {});
   cleanups.push(() => dir.cleanup());
   return dir;
 }
 
 describe('membersFrom', () => {
   it('the shipped sharing list inherits the pre-disclosure members; its own entry for the security team wins', async () => {
-    const dir = configDir();
+    const dir = configDir(shippedConfig);
     const loaded = await loadConfig(dir.dir);
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
     const predisclosure = loaded.config.lists.get('xen-security-issues')!;
@@ -44,7 +45,8 @@ describe('membersFrom', () => {
 
   it('membersFromRoles sets the inherited roles; inheritance is transitive', async () => {
     const dir = configDir();
-    dir.write('lists/observers.yaml', stringify({ kind: 'discussion', archive: 'none', membersFrom: ['xen-security-issues-discuss'], membersFromRoles: ['recipient'] }));
+    dir.write('lists/sharing.yaml', stringify({ kind: 'discussion', archive: 'none', membersFrom: ['xen-security-issues'] }));
+    dir.write('lists/observers.yaml', stringify({ kind: 'discussion', archive: 'none', membersFrom: ['sharing'], membersFromRoles: ['recipient'] }));
     const loaded = await loadConfig(dir.dir);
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
     const observers = loaded.config.lists.get('observers')!;
@@ -54,6 +56,7 @@ describe('membersFrom', () => {
 
   it('embargo check refuses a loop and an unknown list name, with file and line', async () => {
     const dir = configDir();
+    dir.write('lists/xen-security-issues-discuss.yaml', `${dir.read('lists/xen-security-issues-discuss.yaml')}\nmembersFrom:\n  - xen-security-issues\n`);
     const predisclosure = dir.read('lists/xen-security-issues.yaml');
     dir.write('lists/xen-security-issues.yaml', `${predisclosure}\nmembersFrom:\n  - xen-security-issues-discuss\n  - no-such-list\n`);
     const lines = dir.read('lists/xen-security-issues.yaml').split('\n');
@@ -84,8 +87,9 @@ describe('membersFrom', () => {
 
   it('a named list whose own file is refused gives that file\'s error only, not a second one where it is named', async () => {
     const dir = configDir();
+    dir.write('lists/xen-security-issues-discuss.yaml', `${dir.read('lists/xen-security-issues-discuss.yaml')}\nmembersFrom: [xen-security-issues]\n`);
     const predisclosure = dir.read('lists/xen-security-issues.yaml');
-    dir.write('lists/xen-security-issues.yaml', predisclosure.replace('moderated: false', 'moderatd: false'));
+    dir.write('lists/xen-security-issues.yaml', `${predisclosure.replace('moderated: false', 'moderatd: false')}\ndiscussionList: xen-security-issues-discuss\n`);
     const loaded = await loadConfig(dir.dir);
     expect(loaded.ok).toBe(false);
     if (loaded.ok) return;
@@ -95,8 +99,16 @@ describe('membersFrom', () => {
   it('discussionList must name an existing discussion list', async () => {
     const dir = configDir();
     const predisclosure = dir.read('lists/xen-security-issues.yaml');
-    dir.write('lists/xen-security-issues.yaml', predisclosure.replace('discussionList: xen-security-issues-discuss', 'discussionList: predisclosure-applications'));
+    dir.write('lists/xen-security-issues.yaml', `${predisclosure}\ndiscussionList: predisclosure-applications\n`);
+    dir.write('lists/xen-security-issues-discuss.yaml', `${dir.read('lists/xen-security-issues-discuss.yaml')}\ndiscussionList: xen-security-issues\n`);
     const loaded = await loadConfig(dir.dir);
-    expect(!loaded.ok && loaded.errors.some((error) => /discussionList names list 'predisclosure-applications', which is a public list/.test(error.reason))).toBe(true);
+    expect(loaded.ok).toBe(false);
+    if (loaded.ok) return;
+    expect(loaded.errors.map((error) => error.reason)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^discussionList names list 'predisclosure-applications', which is a public list, not kind: discussion/),
+        'discussionList only applies to kind: announce lists',
+      ]),
+    );
   });
 });
