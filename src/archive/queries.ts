@@ -242,6 +242,15 @@ export async function findArchived(db: Db, list: ListConfig, messageId: string, 
   return row.encrypted ? decryptFromArchive(listKey, row.message) : row.message;
 }
 
+/** An archived message by the spool id it came in under (the Message-ID on the wire of an encrypted list names it). */
+export async function findArchivedBySpoolId(db: Db, list: ListConfig, spoolId: string, listKey: ListKey): Promise<Buffer | null> {
+  const row = db.prepare('SELECT encrypted, message FROM archive_entries WHERE list = ? AND spool_id = ?').get(list.name, spoolId.toUpperCase()) as
+    | { encrypted: number; message: Buffer }
+    | undefined;
+  if (!row) return null;
+  return row.encrypted ? decryptFromArchive(listKey, row.message) : row.message;
+}
+
 /** One line of a list's index for a member: enough to pick a message and `get` it, read from the (decrypted) entry. */
 export interface IndexEntry {
   receivedAt: Date;

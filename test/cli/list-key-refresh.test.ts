@@ -6,7 +6,7 @@ import { makeTestConfig, repoRoot, startTestDaemon } from '../helpers/daemon.ts'
 import type { TestConfig, TestDaemon } from '../helpers/daemon.ts';
 import { createGpgHome } from '../helpers/gpg.ts';
 import type { GpgHome } from '../helpers/gpg.ts';
-import { armoredPart, headerOf, newMessageId, runCli } from '../helpers/lists.ts';
+import { armoredPart, copiesOfPost, newMessageId, runCli } from '../helpers/lists.ts';
 import { startRelayPeer } from '../helpers/relay.ts';
 import type { RelayPeer } from '../helpers/relay.ts';
 import { sendMail } from '../helpers/smtp.ts';
@@ -80,7 +80,7 @@ it('warns about SHA-1 self-signatures at import and check, re-signs them with SH
     const sent = await sendMail({ port: daemon.smtpPort, from: 'security@xenproject.example', to: [listAddress], raw });
     expect(sent.ok, sent.text).toBe(true);
     const deadline = Date.now() + 30_000;
-    const copyFor = () => relay.messages.find((message) => message.to.includes('security@vendor-a.example') && headerOf(message.raw, 'Message-ID') === `<${messageId}>`);
+    const copyFor = () => copiesOfPost(relay.messages, sent.spoolId!).find((message) => message.to.includes('security@vendor-a.example'));
     while (!copyFor()) {
       if (Date.now() > deadline) throw new Error('no copy for Vendor A');
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -83,12 +83,22 @@ describe('index and get', () => {
 
 it('a withheld member\'s notice gives the Message-ID they missed, and how to fetch it', async () => {
   const post = await buildPost(world, { from: world.security, to: `${announce}@${domain}`, subject: 'XSA-991', body: 'withheld from vendor C' });
-  const messages = await exchange(world.security.address, `${announce}@${domain}`, post.raw);
+  const mark = world.relay.messages.length;
+  const id = await world.send(world.security.address, [`${announce}@${domain}`], post.raw);
+  expect(await world.waitForState(id, ['done', 'rejected'])).toBe('done');
+  const messages = await world.settle(mark);
   const notice = messages.filter((message) => message.to.includes(world.expired.address));
   expect(notice).toHaveLength(1);
-  expect(headerOf(notice[0].raw, 'Message-ID')).not.toBe(`<${post.messageId}>`);
   const text = bodyText(notice[0].raw).replace(/=\r?\n/g, '');
-  expect(text).toContain(`Message-ID: <${post.messageId}>`);
+  // The id the copies carried on the wire: the poster's own Message-ID never travels in clear.
+  const wireId = `${id.toLowerCase()}.${announce}@${domain}`;
+  expect(text).toContain(`Message-ID: <${wireId}>`);
+  expect(notice[0].raw.toString()).not.toContain(post.messageId);
   expect(text).toContain('"get MESSAGE-ID"');
   expect(text).not.toContain('withheld from vendor C');
+  // Once the member can read again, get takes that id.
+  const request = `${announce}-request@${domain}`;
+  const get = await buildPost(world, { from: world.security, to: request, subject: 'archive', body: `get <${wireId}>`, encryptTo: announce });
+  const fetched = await exchange(world.security.address, request, get.raw);
+  expect(attachment((await decryptCopy(world.security, fetched[0])).stdout.toString(), 'archived.eml')).toContain('withheld from vendor C');
 });

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { announce, buildPost, discussion, domain, headerOf, person, startListWorld } from '../helpers/lists.ts';
+import { announce, buildPost, copiesOfPost, discussion, domain, person, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld, Person } from '../helpers/lists.ts';
 
 let world: ListWorld;
@@ -31,7 +31,7 @@ async function postToSharing(): Promise<string[]> {
   const id = await world.send(world.vendorA.address, [sharingAddress], post.raw);
   expect(await world.waitForState(id, ['done', 'rejected', 'held', 'shunted', 'discarded'])).toBe('done');
   const messages = await world.settle(mark);
-  return messages.filter((message) => headerOf(message.raw, 'Message-ID') === `<${post.messageId}>`).flatMap((message) => message.to).sort();
+  return copiesOfPost(messages, id).flatMap((message) => message.to).sort();
 }
 
 it('a post to the sharing list reaches every pre-disclosure member; after one is removed from the pre-disclosure file, the next does not reach them', async () => {

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateMemberKey, parseMemberKey } from '../../src/crypto/index.ts';
-import { announce, bodyText, buildPost, discussion, domain, headerOf, startListWorld } from '../helpers/lists.ts';
+import { announce, bodyText, buildPost, copiesOfPost, discussion, domain, headerOf, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld, Person, PostOptions } from '../helpers/lists.ts';
 
 let world: ListWorld;
@@ -33,7 +33,7 @@ async function refusal(options: PostOptions, envelope: string): Promise<string> 
   const id = await world.send(envelope, [options.to], post.raw);
   expect(await world.waitForState(id, ['done', 'rejected', 'held', 'discarded', 'shunted'])).toBe('rejected');
   const messages = await world.settle(mark);
-  expect(messages.filter((message) => headerOf(message.raw, 'Message-ID') === `<${post.messageId}>`)).toHaveLength(0);
+  expect(copiesOfPost(messages, id)).toHaveLength(0);
   const bounces = messages.filter((message) => message.to.includes(envelope) && headerOf(message.raw, 'Auto-Submitted') === 'auto-replied');
   expect(bounces).toHaveLength(1);
   const text = bodyText(bounces[0].raw);

@@ -1,7 +1,7 @@
 // End to end: Xen Security Advisories as the Xen team sends them (clearsigned text, patches checksummed in it) and 8-bit inline PGP, checked by gpg and Sequoia.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { announce, armoredPart, bodyText, decryptCopy, domain, headerOf, newMessageId, startListWorld } from '../helpers/lists.ts';
+import { announce, armoredPart, bodyText, copiesOfPost, decryptCopy, domain, headerOf, newMessageId, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld, Person } from '../helpers/lists.ts';
 import type { RelayMessage } from '../helpers/relay.ts';
 import { sqDecryptAndVerify } from '../helpers/sq.ts';
@@ -85,7 +85,6 @@ async function post(raw: string, expected: 'done' | 'rejected'): Promise<{ id: s
   return { id, messages: await world.settle(mark) };
 }
 
-const copiesOf = (messages: RelayMessage[], messageId: string) => messages.filter((message) => headerOf(message.raw, 'Message-ID') === `<${messageId}>`);
 const members = () => [world.security, world.vendorA, world.vendorB];
 
 /** The base64 attachment called `name` in a decrypted copy, decoded. */
@@ -103,8 +102,8 @@ function clearsignedBlock(plain: Buffer): Buffer {
   return Buffer.from(text.slice(start, end) + '\n', 'latin1');
 }
 
-async function expectDelivered(messages: RelayMessage[], messageId: string, check: (member: Person, plain: Buffer) => Promise<void>): Promise<void> {
-  const copies = copiesOf(messages, messageId);
+async function expectDelivered(messages: RelayMessage[], spoolId: string, check: (member: Person, plain: Buffer) => Promise<void>): Promise<void> {
+  const copies = copiesOfPost(messages, spoolId);
   expect(copies.flatMap((message) => message.to).sort()).toEqual(members().map((member) => member.address).sort());
   for (const member of members()) {
     const copy = copies.find((message) => message.to.includes(member.address))!;
@@ -117,16 +116,16 @@ async function expectDelivered(messages: RelayMessage[], messageId: string, chec
 
 describe('XSA-shaped advisories', () => {
   it('PGP/MIME encrypted with no outer signature: every member gets it; the text verifies with gpg and the patches are byte-identical', async () => {
-    const { raw, messageId } = await pgpMimeAdvisory(patches);
-    const { messages } = await post(raw, 'done');
-    await expectDelivered(messages, messageId, async (member, plain) => {
+    const { raw } = await pgpMimeAdvisory(patches);
+    const { id, messages } = await post(raw, 'done');
+    await expectDelivered(messages, id, async (member, plain) => {
       const verified = await member.gpg.verify(clearsignedBlock(plain));
       expect(verified.args('VALIDSIG')?.at(-1)).toBe(world.security.fingerprint);
       for (const [name, bytes] of Object.entries(patches)) expect(attachment(plain.toString('latin1'), name).equals(bytes)).toBe(true);
       for (const name of Object.keys(patches)) expect(plain.toString()).toContain(`Attachment ${name}: covered by a checksum in the signed text`);
     });
     // Sequoia reads the same copies and accepts the list's signature.
-    const copy = copiesOf(messages, messageId).find((message) => message.to.includes(world.vendorA.address))!;
+    const copy = copiesOfPost(messages, id).find((message) => message.to.includes(world.vendorA.address))!;
     const sq = await sqDecryptAndVerify(armoredPart(copy.raw), await world.vendorA.gpg.exportSecret(world.vendorA.fingerprint), world.listKeys[announce].armored);
     expect(sq.code, sq.stderr).toBe(0);
     expect(sq.stdout.toString()).toContain('Xen Security Advisory XSA-999');
@@ -134,9 +133,9 @@ describe('XSA-shaped advisories', () => {
 
   it('the same with one patch altered after it was checksummed: refused, the bounce names that patch, no member gets anything', async () => {
     const altered = { ...patches, 'xsa999-4.18.patch': Buffer.concat([patches['xsa999-4.18.patch'], Buffer.from('+ backdoor\n')]) };
-    const { raw, messageId } = await pgpMimeAdvisory(patches, altered);
+    const { raw } = await pgpMimeAdvisory(patches, altered);
     const { id, messages } = await post(raw, 'rejected');
-    expect(copiesOf(messages, messageId)).toHaveLength(0);
+    expect(copiesOfPost(messages, id)).toHaveLength(0);
     const bounce = messages.find((message) => message.to.includes(world.security.address) && headerOf(message.raw, 'Auto-Submitted') === 'auto-replied')!;
     const text = bodyText(bounce.raw);
     expect(text).toContain('Not all of it is covered by its signature');
@@ -148,9 +147,9 @@ describe('XSA-shaped advisories', () => {
   });
 
   it('inline-encrypted (encrypted clearsigned text, each patch encrypted on its own): every member gets the text and the patches', async () => {
-    const { raw, messageId } = await inlineAdvisory(patches);
-    const { messages } = await post(raw, 'done');
-    await expectDelivered(messages, messageId, async (member, plain) => {
+    const { raw } = await inlineAdvisory(patches);
+    const { id, messages } = await post(raw, 'done');
+    await expectDelivered(messages, id, async (member, plain) => {
       expect((await member.gpg.verify(clearsignedBlock(plain))).args('VALIDSIG')?.at(-1)).toBe(world.security.fingerprint);
       for (const [name, bytes] of Object.entries(patches)) expect(attachment(plain.toString('latin1'), name).equals(bytes)).toBe(true);
     });
@@ -169,8 +168,8 @@ describe('8-bit inline PGP', () => {
     expect(clearsigned.includes(Buffer.from('Grüße', 'latin1'))).toBe(true);
     const armored = await world.security.gpg.encrypt(clearsigned, { recipients: [world.listKeys[announce].fingerprint] });
     const messageId = newMessageId();
-    const { messages } = await post(inlinePost(armored, messageId), 'done');
-    await expectDelivered(messages, messageId, async (member, plain) => {
+    const { id, messages } = await post(inlinePost(armored, messageId), 'done');
+    await expectDelivered(messages, id, async (member, plain) => {
       const block = clearsignedBlock(plain);
       expect(block.includes(Buffer.from('Grüße aus Köln', 'latin1'))).toBe(true);
       const verified = await member.gpg.verify(block);
@@ -182,8 +181,8 @@ describe('8-bit inline PGP', () => {
   it('a Latin-1 gpg -sea post: the members\' text decodes to the original under its declared charset', async () => {
     const armored = await world.security.gpg.encrypt(latin1, { recipients: [world.listKeys[announce].fingerprint], signer: world.security.fingerprint, textmode: true });
     const messageId = newMessageId();
-    const { messages } = await post(inlinePost(armored, messageId), 'done');
-    await expectDelivered(messages, messageId, async (_member, plain) => {
+    const { id, messages } = await post(inlinePost(armored, messageId), 'done');
+    await expectDelivered(messages, id, async (_member, plain) => {
       const text = plain.toString('latin1');
       const declared = /Content-Type: text\/plain; charset=([^\s;]+)\r?\nContent-Transfer-Encoding: 8bit\r?\n\r?\n(XSA-998[^]*?)(?:\r?\n--|$)/.exec(text);
       expect(declared, 'the poster\'s text part').not.toBeNull();

@@ -1,7 +1,7 @@
 // Mail to NAME-request@: help, sendkey, double opt-in (un)subscription on public lists, signed member and moderator requests.
 import { simpleParser } from 'mailparser';
 import * as crypto from '../../crypto/index.ts';
-import { archiveIndex, findArchived } from '../../archive/queries.ts';
+import { archiveIndex, findArchived, findArchivedBySpoolId } from '../../archive/queries.ts';
 import type { Member } from '../../config/types.ts';
 import type { MessageContext } from '../context.ts';
 import { parseCommands } from '../commands.ts';
@@ -185,7 +185,12 @@ async function run(state: RequestState, command: Command): Promise<void> {
         return;
       }
       const messageId = (command.args[0] ?? '').replace(/^<|>$/g, '');
-      const found = messageId ? await findArchived(services.db, list, messageId, context.listKey) : null;
+      // The poster's Message-ID (from the copy or the index), or the one the copies carried on the wire (SPOOLID.LIST@DOMAIN,
+      // what a withheld notice names, since the poster's own id never travels in clear).
+      const wireSpoolId = new RegExp(`^([0-9a-z]{15})\\.${list.name.replace(/[.]/g, '\\.')}@${domain.replace(/[.]/g, '\\.')}$`, 'i').exec(messageId)?.[1];
+      const found = messageId
+        ? ((await findArchived(services.db, list, messageId, context.listKey)) ?? (wireSpoolId ? await findArchivedBySpoolId(services.db, list, wireSpoolId, context.listKey) : null))
+        : null;
       if (!found) {
         transcript.push(`No archived message with that Message-ID on ${list.address}.`, '');
         return;

@@ -112,7 +112,7 @@ async function noticeWithheld(context: MessageContext, withheld: Array<{ member:
               '"index" lists the archive, and "get MESSAGE-ID" sends you one message, encrypted.',
             ]),
         '',
-        'The message you missed:',
+        'The message you missed (its Message-ID as the copies carried it):',
         `  Message-ID: <${clean.messageId}>`,
         '',
         `Reference: ${context.spoolId}`,
