@@ -179,7 +179,8 @@ async function openEntity(entity: MimeEntity, context: OpenContext): Promise<Ope
 /**
  * Inline PGP: the text part holds an armored message (gpg -sea, or clearsigned then encrypted), and files beside it
  * may each be encrypted on their own (NAME.pgp, as Enigmail and gpg users send them). The text keeps its bytes and is
- * labelled with its real charset; encrypted files are decrypted and attached under their name without .pgp.
+ * labelled with its real charset; encrypted files are decrypted and attached under their name without .pgp, files in
+ * clear are left out (named in the readers' note).
  */
 async function openInlineEncrypted(root: MimeEntity, inline: MimeEntity, armored: Buffer, context: OpenContext): Promise<OpenedMessage> {
   const decrypted = await decryptArmored(armored, context);
@@ -201,31 +202,31 @@ async function openInlineEncrypted(root: MimeEntity, inline: MimeEntity, armored
     const dropped = leafParts(root).filter((part) => part !== inline).map(describePart);
     return { ...base, encrypted: decrypted.encrypted, entity: text, signatureCovers: wholeText ? 'entity' : 'part', ...(dropped.length > 0 ? { droppedParts: dropped } : {}) };
   }
-  let encrypted = decrypted.encrypted;
   const files: Attachment[] = [];
   const parts: Buffer[] = [text];
+  const dropped: string[] = [];
   for (const [index, part] of beside.entries()) {
     const body = decodeBody(part);
-    const name = attachmentName(part, index);
     if (!isOpenpgpMessage(body)) {
-      // A file in clear beside encrypted text: the post as a whole did not arrive encrypted.
-      encrypted = false;
-      files.push({ name, bytes: body });
-      parts.push(part.raw);
+      // A file in clear beside encrypted text is covered by neither: left out, and the readers' note names it.
+      dropped.push(describePart(part));
       continue;
     }
     const file = await decryptPacketsOrArmor(body, context);
-    const plainName = name.replace(/\.(pgp|gpg|asc)$/i, '');
+    const plainName = attachmentName(part, index).replace(/\.(pgp|gpg|asc)$/i, '');
     files.push({ name: plainName, bytes: file.plaintext });
     parts.push(fileEntity(plainName, file.plaintext));
   }
+  const leftOut = dropped.length > 0 ? { droppedParts: dropped } : {};
+  if (files.length === 0) return { ...base, encrypted: decrypted.encrypted, entity: text, signatureCovers: wholeText ? 'entity' : 'part', ...leftOut };
   const attachments = signedText ? checkAttachments(signedText, files) : files.map((file, index) => uncovered(file, index));
   return {
     ...base,
-    encrypted,
+    encrypted: decrypted.encrypted,
     entity: mixedOf(parts),
     signatureCovers: wholeText && attachments.every((check) => check.covered) ? 'entity' : 'part',
     attachments,
+    ...leftOut,
   };
 }
 
