@@ -3,6 +3,7 @@ import type { ListConfig } from '../config/types.ts';
 import { decryptFromArchive, type ListKey } from '../crypto/index.ts';
 import type { Db } from '../store/database.ts';
 import { messageKey, normalizeMessageId } from './message-ids.ts';
+import { archiveHeaders, parseForArchive } from './store.ts';
 
 export interface ArchiveSummary {
   id: number;
@@ -239,6 +240,33 @@ export async function findArchived(db: Db, list: ListConfig, messageId: string, 
     | undefined;
   if (!row) return null;
   return row.encrypted ? decryptFromArchive(listKey, row.message) : row.message;
+}
+
+/** An archived message by the spool id it came in under (the Message-ID on the wire of an encrypted list names it). */
+export async function findArchivedBySpoolId(db: Db, list: ListConfig, spoolId: string, listKey: ListKey): Promise<Buffer | null> {
+  const row = db.prepare('SELECT encrypted, message FROM archive_entries WHERE list = ? AND spool_id = ?').get(list.name, spoolId.toUpperCase()) as
+    | { encrypted: number; message: Buffer }
+    | undefined;
+  if (!row) return null;
+  return row.encrypted ? decryptFromArchive(listKey, row.message) : row.message;
+}
+
+/** One line of a list's index for a member: enough to pick a message and `get` it, read from the (decrypted) entry. */
+export interface IndexEntry {
+  receivedAt: Date;
+  messageId: string;
+  subject: string;
+  senderAddress: string;
+}
+
+/** The index of a list's archive since `since`, oldest first; private entries are decrypted to read their headers. */
+export async function archiveIndex(db: Db, list: ListConfig, listKey: ListKey, since: Date | null): Promise<IndexEntry[]> {
+  const entries: IndexEntry[] = [];
+  for await (const { receivedAt, message } of archivedMessages(db, list, listKey, since)) {
+    const headers = archiveHeaders(await parseForArchive(message), message);
+    entries.push({ receivedAt, messageId: headers.messageId, subject: headers.subject, senderAddress: headers.senderAddress });
+  }
+  return entries;
 }
 
 /** Every message of a list received at or after `since`, oldest first, decrypted; for `embargo archive export`. */

@@ -5,7 +5,7 @@ import type { ConfigError, ServerConfig } from './types.ts';
 
 const reservedSuffixes = ['-request', '-owner', '-sendkey', '-bounces'] as const;
 
-export function crossListErrors(lists: ParsedList[], server: ServerConfig | null, serverSource: SourceFile | null): ConfigError[] {
+export function crossListErrors(lists: ParsedList[], server: ServerConfig | null, serverSource: SourceFile | null, refused: ReadonlySet<string> = new Set()): ConfigError[] {
   const errors: ConfigError[] = [];
   const byName = new Map(lists.map((list) => [list.name, list]));
   const listAddresses = new Set<string>();
@@ -76,6 +76,7 @@ export function crossListErrors(lists: ParsedList[], server: ServerConfig | null
 
     checkAnnounceOnly(list, errors);
     checkPublishTo(list, byName, errors);
+    checkDiscussionList(list, byName, refused, errors);
     checkEmbargoPattern(list, errors);
     checkAdvisoryPattern(list, errors);
   }
@@ -86,7 +87,7 @@ function checkAnnounceOnly({ source, settings }: ParsedList, errors: ConfigError
   if (settings.kind === 'announce') return;
   // These keys only mean something on announce lists; accepting them elsewhere would suggest a behaviour that never happens.
   const present = source.value as Record<string, unknown>;
-  for (const key of ['publishTo', 'mailOnRelease', 'embargoPattern', 'advisoryPattern']) {
+  for (const key of ['publishTo', 'mailOnRelease', 'embargoPattern', 'advisoryPattern', 'discussionList']) {
     if (key in present) errors.push(source.error([key], `${key} only applies to kind: announce lists`, 'key'));
   }
 }
@@ -115,6 +116,17 @@ function checkPublishTo({ source, settings }: ParsedList, byName: Map<string, Pa
         `publishTo names list '${settings.publishTo}', which is not public (it must have kind: public and archive: public to publish released advisories)`,
       ),
     );
+  }
+}
+
+function checkDiscussionList({ source, settings }: ParsedList, byName: Map<string, ParsedList>, refused: ReadonlySet<string>, errors: ConfigError[]): void {
+  if (settings.kind !== 'announce' || settings.discussionList === undefined || refused.has(settings.discussionList)) return;
+  const target = byName.get(settings.discussionList);
+  if (!target) {
+    const names = [...byName.values()].filter((list) => list.settings.kind === 'discussion').map((list) => list.name);
+    errors.push(source.error(['discussionList'], `discussionList names list '${settings.discussionList}', which does not exist (no lists/${settings.discussionList}.yaml)${names.length > 0 ? `; discussion lists: ${names.join(', ')}` : ''}`));
+  } else if (target.settings.kind !== 'discussion') {
+    errors.push(source.error(['discussionList'], `discussionList names list '${settings.discussionList}', which is a ${target.settings.kind} list, not kind: discussion`));
   }
 }
 

@@ -7,6 +7,7 @@ import { SourceFile } from './source.ts';
 import { issuesToErrors } from './reasons.ts';
 import { loadKeyIndex, resolveMemberKeys } from './members.ts';
 import { crossListErrors } from './checks.ts';
+import { inheritMembers } from './inheritance.ts';
 import type { Config, ConfigError, ListConfig, ServerConfig } from './types.ts';
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigError[] };
@@ -25,7 +26,9 @@ export async function loadConfig(configDir: string): Promise<LoadResult> {
   const errors: ConfigError[] = [];
 
   const { server, source: serverSource } = await loadServer(root, errors);
-  const parsedLists = await loadListFiles(root, errors);
+  // Names of list files that exist but were refused: naming them elsewhere is not a second error.
+  const refusedLists = new Set<string>();
+  const parsedLists = await loadListFiles(root, errors, refusedLists);
   const keyIndex = await loadKeyIndex(path.join(root, 'keys'), errors);
 
   const lists = new Map<string, ListConfig>();
@@ -42,7 +45,8 @@ export async function loadConfig(configDir: string): Promise<LoadResult> {
       });
     }),
   );
-  errors.push(...crossListErrors(parsedLists, server, serverSource));
+  errors.push(...crossListErrors(parsedLists, server, serverSource, refusedLists));
+  inheritMembers(parsedLists, lists, errors, refusedLists);
 
   if (errors.length > 0 || !server) return { ok: false, errors: sortErrors(errors) };
   // Sorted so that iteration order (and thus logs and tests) does not depend on directory order.
@@ -119,7 +123,7 @@ async function existingFile(source: SourceFile, at: Array<string>, base: string,
   return absolute;
 }
 
-async function loadListFiles(root: string, errors: ConfigError[]): Promise<ParsedList[]> {
+async function loadListFiles(root: string, errors: ConfigError[], refused: Set<string>): Promise<ParsedList[]> {
   const directory = path.join(root, 'lists');
   let entries: string[];
   try {
@@ -157,10 +161,14 @@ async function loadListFiles(root: string, errors: ConfigError[]): Promise<Parse
       continue;
     }
     const source = await readSource(file, errors, '');
-    if (!source) continue;
+    if (!source) {
+      refused.add(name);
+      continue;
+    }
     const result = listSchema.safeParse(source.value);
     if (!result.success) {
       errors.push(...issuesToErrors(source, listSchema, result.error.issues));
+      refused.add(name);
       continue;
     }
     parsed.push({ name, source, settings: result.data });

@@ -159,6 +159,8 @@ export const listSchema = z.strictObject({
   publishTo: z.string().optional(),
   /** Announce lists: also mail released advisories to the publishTo list's subscribers. */
   mailOnRelease: z.boolean().default(false),
+  /** Announce lists: the discussion list that refusals point non-posters to. */
+  discussionList: z.string().optional(),
   /** Announce lists: a regular expression whose first group is an RFC 3339 embargo end in the text. */
   embargoPattern: z.string().optional(),
   /**
@@ -167,6 +169,10 @@ export const listSchema = z.strictObject({
    */
   advisoryPattern: z.string().optional(),
   members: z.array(memberSchema).default([]),
+  /** Lists whose members are members of this list too (same address, organisation and key). */
+  membersFrom: z.array(z.string().min(1)).min(1).optional(),
+  /** The roles inherited members get; default [recipient, poster] on a discussion list, [recipient] otherwise. */
+  membersFromRoles: z.array(roleSchema).min(1).optional(),
 });
 
 export type ServerConfigInput = z.input<typeof serverSchema>;

@@ -8,9 +8,11 @@ export interface Member extends MemberSettings {
   armoredKey?: string;
   /** Where the key came from, for messages to admins. */
   keySource?: string;
+  /** The list this entry was inherited from (`membersFrom`); absent for members written in the list's own file. */
+  inheritedFrom?: string;
 }
 
-export interface ListConfig extends Omit<ListSettings, 'members'> {
+export interface ListConfig extends Omit<ListSettings, 'members' | 'membersFrom' | 'membersFromRoles'> {
   /** Local part: the file name without .yaml. */
   name: string;
   /** NAME@domain */

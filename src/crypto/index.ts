@@ -76,12 +76,32 @@ export interface OpenedMessage {
    * or attachments beside an inline PGP block), described for the readers' note: type and file name, never content.
    */
   droppedParts?: string[];
+  /**
+   * Attachments beside a clearsigned text part (the XSA shape), each checked against the digests in the signed text.
+   * When every one is covered and the text part is wholly clearsigned, `signatureCovers` is 'entity'.
+   */
+  attachments?: AttachmentCheck[];
+  /** The charset the inline text was labelled with (armor Charset: header, else its part's charset). */
+  charset?: string;
+}
+
+/** One attachment of a checksummed post: whether a digest of its exact bytes appears in the signed text. */
+export interface AttachmentCheck {
+  /** The file name as sent (only ever shown inside encryption: it can tell what an advisory is about). */
+  name: string;
+  /** 1-based position among the attachments, to name it where the file name must not be shown. */
+  position: number;
+  size: number;
+  sha256: string;
+  covered: 'sha256' | 'sha512' | null;
 }
 
 /** A typed failure: bad input, not a bug. */
 export interface CryptoFailure {
   code:
     | 'not-for-this-key'
+    /** Encrypted to a key this list used before a rotation (still on the server, but no longer its key). */
+    | 'replaced-list-key'
     | 'bad-armor'
     | 'decrypt-failed'
     | 'too-large'
@@ -132,7 +152,7 @@ export interface SealInput {
   recipients: Recipient[];
 }
 
-export { ensureListKey, importListKey, listKeyFile, generateMemberKey } from './list-keys.ts';
+export { ensureListKey, importListKey, listKeyFile, generateMemberKey, sha1SelfSignatures, refreshListKeySignatures } from './list-keys.ts';
 export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, encryptionPacketOf, KeyReadError } from './member-keys.ts';
 export { openMessage, DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './open.ts';
 export { selfTestListKey, type SelfTestResult } from './self-test.ts';

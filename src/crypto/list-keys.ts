@@ -219,3 +219,64 @@ export async function generateMemberKey(options: {
       : await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs, format: 'armored', config: compatibleConfig });
   return { armoredPublicKey: generated.publicKey, armoredSecretKey: generated.privateKey };
 }
+
+/**
+ * Self-signatures of a list key that use SHA-1 (the newest per user ID and per subkey binding), described for admins.
+ * Sequoia (sq) rejects SHA-1 self-signatures, so members using it could verify no list signature at all.
+ */
+export async function sha1SelfSignatures(armoredKey: string): Promise<string[]> {
+  const key = await openpgp.readKey({ armoredKey });
+  const newest = <T extends { created: Date | null }>(signatures: T[]): T | undefined =>
+    [...signatures].sort((a, b) => (b.created?.getTime() ?? 0) - (a.created?.getTime() ?? 0))[0];
+  const weak: string[] = [];
+  for (const user of key.users) {
+    const signature = newest(user.selfCertifications);
+    if (user.userID && signature?.hashAlgorithm === openpgp.enums.hash.sha1) weak.push(`user ID "${user.userID.userID}"`);
+  }
+  for (const subkey of key.subkeys) {
+    const signature = newest(subkey.bindingSignatures);
+    if (signature?.hashAlgorithm === openpgp.enums.hash.sha1) weak.push(`subkey ${subkey.getKeyID().toHex().toUpperCase()}`);
+  }
+  return weak;
+}
+
+/**
+ * `embargo list-key refresh-signatures`: the same key pair (same fingerprint, same subkeys) with every user ID and
+ * subkey binding signed again with SHA-512. The file before is kept beside it as NAME.secret.asc.before-refresh-TIME.
+ */
+export async function refreshListKeySignatures(options: { dataDir: string; listName: string; passphrase?: string }): Promise<{ fingerprint: string; replacedSha1: string[] }> {
+  const file = listKeyFile(options.dataDir, options.listName);
+  const armored = await readFile(file, 'utf8');
+  let privateKey = await openpgp.readPrivateKey({ armoredKey: armored });
+  const replacedSha1 = await sha1SelfSignatures(privateKey.toPublic().armor());
+  if (!privateKey.isDecrypted()) {
+    if (options.passphrase === undefined) throw new Error(`list key for ${options.listName} is passphrase-protected but no passphrase is configured`);
+    privateKey = await openpgp.decryptKey({ privateKey, passphrase: options.passphrase });
+  }
+  const userIDs = privateKey.users
+    .map((user) => user.userID)
+    .filter((userID): userID is NonNullable<typeof userID> => userID !== null)
+    .map((userID) => ({ name: userID.name, email: userID.email, comment: userID.comment }));
+  const expires = await privateKey.getExpirationTime();
+  const keyExpirationTime = expires instanceof Date ? Math.max(1, Math.round((expires.getTime() - privateKey.getCreationTime().getTime()) / 1000)) : 0;
+  const refreshed = await openpgp.reformatKey({
+    privateKey,
+    userIDs,
+    passphrase: options.passphrase,
+    keyExpirationTime,
+    format: 'armored',
+    config: { ...compatibleConfig, preferredHashAlgorithm: openpgp.enums.hash.sha512 },
+  });
+  const fingerprint = privateKey.getFingerprint().toUpperCase();
+  const check = await openpgp.readKey({ armoredKey: refreshed.publicKey });
+  // reformatKey must never hand back a different key: members' keyrings and the archive depend on this one.
+  if (check.getFingerprint().toUpperCase() !== fingerprint || check.subkeys.length !== privateKey.subkeys.length) {
+    throw new Error('re-signing changed the key; nothing was written');
+  }
+  const left = await sha1SelfSignatures(refreshed.publicKey);
+  if (left.length > 0) throw new Error(`re-signing left SHA-1 signatures on ${left.join(', ')}; nothing was written`);
+  await writePrivate(`${file}.before-refresh-${Date.now()}`, armored);
+  await writePrivate(file, refreshed.privateKey);
+  await writeFile(join(dirname(file), `${options.listName}.public.asc`), refreshed.publicKey, { mode: 0o644 });
+  return { fingerprint, replacedSha1 };
+}

@@ -1,10 +1,12 @@
-// Byte-exact MIME splitting for the crypto layer: finds headers and multipart children by offset, so a signed part can be verified over its exact raw bytes.
+// Byte-exact MIME for the crypto layer: finds headers and multipart children by offset, so a signed part can be verified over its exact raw bytes (and rebuilds a post from inline-encrypted parts).
 //
 // Why not a library: mailparser decodes and re-encodes (the bytes a signature covers are lost), and
 // @zone-eu/mailsplit is a stream transformer whose events carry no byte offsets, so rebuilding the
 // exact bytes of one child (including where the CRLF before a delimiter belongs, RFC 2046 5.1.1)
 // would be more fragile than splitting by offset here. This splitter only finds structure; decoding of
 // header words and charsets is left to the callers that display text.
+
+import { randomBytes } from 'node:crypto';
 
 export interface MimeHeader {
   /** Header name as written. */
@@ -265,4 +267,28 @@ export function contentEntity(entity: MimeEntity): Buffer {
   const lineBreak = entity.raw.includes('\r\n') ? '\r\n' : '\n';
   chunks.push(Buffer.from(lineBreak), entity.body);
   return Buffer.concat(chunks);
+}
+
+/** multipart/mixed over whole entities, for a post rebuilt from inline-encrypted parts. */
+export function mixedOf(parts: Buffer[]): Buffer {
+  const boundary = `embargo-${randomBytes(12).toString('hex')}`;
+  const chunks: Buffer[] = [Buffer.from(`Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n`)];
+  for (const part of parts) chunks.push(Buffer.from(`--${boundary}\r\n`), part, Buffer.from('\r\n'));
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(chunks);
+}
+
+/** A file as an attachment entity, base64 so its bytes arrive unchanged. */
+export function fileEntity(name: string, bytes: Buffer): Buffer {
+  const quoted = name.replace(/["\\\r\n]/g, '_');
+  const encoded = bytes.toString('base64').replace(/.{1,76}/g, '$&\r\n');
+  return Buffer.from(
+    `Content-Type: application/octet-stream; name="${quoted}"\r\nContent-Disposition: attachment; filename="${quoted}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${encoded}`,
+  );
+}
+
+/** The file name a part was sent under (Content-Disposition filename, else Content-Type name), if any. */
+export function fileNameOf(entity: MimeEntity): string | undefined {
+  const disposition = parseContentType(headerValue(entity.headers, 'content-disposition'));
+  return disposition.params.filename ?? entity.contentType.params.name;
 }

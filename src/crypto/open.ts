@@ -1,11 +1,25 @@
 // Incoming OpenPGP mail in every form real clients send: decrypts with the list key, verifies signatures, and binds them to member keys.
 import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
-import type { CryptoFailure, Limits, ListKey, MemberKey, OpenResult, OpenedMessage, Verification } from './index.ts';
+import type { AttachmentCheck, CryptoFailure, Limits, ListKey, MemberKey, OpenResult, OpenedMessage, Verification } from './index.ts';
+import { checkAttachments, type Attachment } from './attachments.ts';
+import { BEGIN_SIGNED, onlyClearsigned, readClearsigned } from './cleartext.ts';
 import { installDecompressionLimits } from './decompression.ts';
-import { unlockedListKey, type UnlockedListKey } from './list-keys.ts';
+import { replacedListKeys, unlockedListKey, type UnlockedListKey } from './list-keys.ts';
 import { checkMemberKey, openpgpKeyOf } from './member-keys.ts';
-import { canonicalCrlf, contentEntity, decodeBody, headerValue, isContentHeader, parseMime, type MimeEntity, type MimeHeader } from './mime.ts';
+import {
+  canonicalCrlf,
+  contentEntity,
+  decodeBody,
+  fileEntity,
+  fileNameOf,
+  headerValue,
+  isContentHeader,
+  mixedOf,
+  parseMime,
+  type MimeEntity,
+  type MimeHeader,
+} from './mime.ts';
 import { errorMessage } from '../util/errors.ts';
 
 installDecompressionLimits();
@@ -31,6 +45,7 @@ export const SIGNATURE_CLOCK_SKEW_MS = 5 * 60_000;
 interface OpenContext {
   /** Signatures are verified as of this time: now plus the allowed clock skew. */
   verifyAt: Date;
+  listKey: ListKey;
   list: UnlockedListKey;
   members: Member[];
   memberKeys: openpgp.PublicKey[];
@@ -53,8 +68,6 @@ function fail(code: CryptoFailure['code'], detail: string): never {
 const UNSIGNED: Verification = { signed: false, valid: false };
 const BEGIN_MESSAGE = '-----BEGIN PGP MESSAGE-----';
 const END_MESSAGE = '-----END PGP MESSAGE-----';
-const BEGIN_SIGNED = '-----BEGIN PGP SIGNED MESSAGE-----';
-const END_SIGNATURE = '-----END PGP SIGNATURE-----';
 
 function addressOf(from: string | undefined): string | undefined {
   if (!from) return undefined;
@@ -79,6 +92,7 @@ export async function openMessage(
     for (const member of options.members) memberKeys.push(await openpgpKeyOf(member.key));
     const context: OpenContext = {
       verifyAt: new Date(Date.now() + SIGNATURE_CLOCK_SKEW_MS),
+      listKey: options.listKey,
       list: unlockedListKey(options.listKey),
       members: options.members,
       memberKeys,
@@ -106,12 +120,6 @@ function describePart(part: MimeEntity): string {
 
 function childOfType(entity: MimeEntity, type: string): MimeEntity | undefined {
   return entity.children.find((child) => child.contentType.type === type);
-}
-
-function textOf(entity: MimeEntity): string {
-  const charset = (entity.contentType.params.charset ?? 'utf-8').toLowerCase();
-  const bytes = decodeBody(entity);
-  return /^(utf-?8|us-ascii|ascii)$/.test(charset) ? bytes.toString('utf8') : bytes.toString('latin1');
 }
 
 function isExchangeMangled(entity: MimeEntity): MimeEntity | undefined {
@@ -149,47 +157,112 @@ async function openEntity(entity: MimeEntity, context: OpenContext): Promise<Ope
   }
   const inline = findInlineText(entity);
   if (inline) {
-    const text = textOf(inline);
-    if (text.includes(BEGIN_MESSAGE)) {
-      const decrypted = await decryptArmored(Buffer.from(text, 'utf8'), context);
-      const plaintext = canonicalCrlf(decrypted.plaintext);
-      let verification = decrypted.verification;
-      let covers: OpenedMessage['signatureCovers'] = 'entity';
-      const plainText = plaintext.toString('utf8');
-      if (!verification.signed && plainText.includes(BEGIN_SIGNED)) {
-        verification = await verifyCleartext(plainText, context);
-        covers = plainTextOnlyClearsigned(plainText) ? 'entity' : 'part';
-      }
-      const header = Buffer.from('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n');
-      const dropped = leafParts(entity).filter((part) => part !== inline).map(describePart);
-      return {
-        encrypted: decrypted.encrypted,
-        entity: Buffer.concat([header, plaintext]),
-        protectedHeaders: {},
-        verification,
-        format: 'inline',
-        signatureCovers: covers,
-        ...(dropped.length > 0 ? { droppedParts: dropped } : {}),
-      };
-    }
-    const verification = await verifyCleartext(text, context);
-    const onlyPart = inline === entity;
+    const bytes = decodeBody(inline);
+    if (bytes.includes(BEGIN_MESSAGE)) return openInlineEncrypted(entity, inline, bytes, context);
+    const { verification, signedText } = await verifyClearsigned(bytes, context);
+    const beside = attachmentsBeside(entity, inline);
+    const wholeText = onlyClearsigned(bytes) && (inline === entity || beside !== null);
+    const attachments = beside && signedText ? checkAttachments(signedText, beside.map((part, index) => ({ name: attachmentName(part, index), bytes: decodeBody(part) }))) : undefined;
     return {
       encrypted: false,
       entity: contentEntity(entity),
       protectedHeaders: {},
       verification,
       format: 'inline',
-      signatureCovers: onlyPart && plainTextOnlyClearsigned(text) ? 'entity' : 'part',
+      signatureCovers: wholeText && (attachments ?? []).every((check) => check.covered) ? 'entity' : 'part',
+      ...(attachments ? { attachments } : {}),
     };
   }
   return { encrypted: false, entity: contentEntity(entity), protectedHeaders: {}, verification: UNSIGNED, format: 'plain' };
 }
 
-/** Whether the text holds nothing but one clearsigned block (so the signature covers all of it). */
-function plainTextOnlyClearsigned(text: string): boolean {
-  const trimmed = text.trim();
-  return trimmed.startsWith(BEGIN_SIGNED) && trimmed.endsWith(END_SIGNATURE);
+/**
+ * Inline PGP: the text part holds an armored message (gpg -sea, or clearsigned then encrypted), and files beside it
+ * may each be encrypted on their own (NAME.pgp, as Enigmail and gpg users send them). The text keeps its bytes and is
+ * labelled with its real charset; encrypted files are decrypted and attached under their name without .pgp, files in
+ * clear are left out (named in the readers' note).
+ */
+async function openInlineEncrypted(root: MimeEntity, inline: MimeEntity, armored: Buffer, context: OpenContext): Promise<OpenedMessage> {
+  const decrypted = await decryptArmored(armored, context);
+  const plaintext = canonicalCrlf(decrypted.plaintext);
+  let verification = decrypted.verification;
+  let signedText: Buffer | undefined = verification.signed ? plaintext : undefined;
+  let wholeText = true;
+  if (!verification.signed && plaintext.includes(BEGIN_SIGNED)) {
+    ({ verification, signedText } = await verifyClearsigned(plaintext, context));
+    wholeText = onlyClearsigned(plaintext);
+  }
+  // The bytes are what the poster's gpg encrypted; only the label says how to read them (RFC 4880 6.2 Charset).
+  const charset = armorCharset(armored) ?? inline.contentType.params.charset ?? 'utf-8';
+  const text = Buffer.concat([Buffer.from(`Content-Type: text/plain; charset=${charset.replace(/[^A-Za-z0-9._:-]/g, '')}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`), plaintext]);
+  const base = { protectedHeaders: {}, verification, format: 'inline', charset } as const;
+  const beside = attachmentsBeside(root, inline);
+  if (!beside || beside.length === 0) {
+    // Parts that are neither the armored text nor attachments beside it (an HTML twin) are left out; readers are told.
+    const dropped = leafParts(root).filter((part) => part !== inline).map(describePart);
+    return { ...base, encrypted: decrypted.encrypted, entity: text, signatureCovers: wholeText ? 'entity' : 'part', ...(dropped.length > 0 ? { droppedParts: dropped } : {}) };
+  }
+  const files: Attachment[] = [];
+  const parts: Buffer[] = [text];
+  const dropped: string[] = [];
+  for (const [index, part] of beside.entries()) {
+    const body = decodeBody(part);
+    if (!isOpenpgpMessage(body)) {
+      // A file in clear beside encrypted text is covered by neither: left out, and the readers' note names it.
+      dropped.push(describePart(part));
+      continue;
+    }
+    const file = await decryptPacketsOrArmor(body, context);
+    const plainName = attachmentName(part, index).replace(/\.(pgp|gpg|asc)$/i, '');
+    files.push({ name: plainName, bytes: file.plaintext });
+    parts.push(fileEntity(plainName, file.plaintext));
+  }
+  const leftOut = dropped.length > 0 ? { droppedParts: dropped } : {};
+  if (files.length === 0) return { ...base, encrypted: decrypted.encrypted, entity: text, signatureCovers: wholeText ? 'entity' : 'part', ...leftOut };
+  const attachments = signedText ? checkAttachments(signedText, files) : files.map((file, index) => uncovered(file, index));
+  return {
+    ...base,
+    encrypted: decrypted.encrypted,
+    entity: mixedOf(parts),
+    signatureCovers: wholeText && attachments.every((check) => check.covered) ? 'entity' : 'part',
+    attachments,
+    ...leftOut,
+  };
+}
+
+function uncovered(file: Attachment, index: number): AttachmentCheck {
+  return { ...checkAttachments(Buffer.alloc(0), [file])[0], position: index + 1 };
+}
+
+/** The parts after the text in a multipart/mixed whose first part is that text: its attachments. Null for other shapes. */
+function attachmentsBeside(root: MimeEntity, text: MimeEntity): MimeEntity[] | null {
+  return root.contentType.type === 'multipart/mixed' && root.children[0] === text ? root.children.slice(1) : null;
+}
+
+function attachmentName(part: MimeEntity, index: number): string {
+  return fileNameOf(part) ?? `attachment ${index + 1} (${part.contentType.type})`;
+}
+
+/** The Charset: armor header of the first armored message, if the sender's program wrote one. */
+function armorCharset(data: Buffer): string | undefined {
+  const start = data.indexOf(BEGIN_MESSAGE);
+  if (start === -1) return undefined;
+  const head = data.toString('latin1', start, Math.min(data.length, start + 1024)).split(/\r?\n/).slice(1);
+  for (const line of head) {
+    if (line.trim() === '') return undefined;
+    const charset = /^Charset:\s*([A-Za-z0-9._:-]+)/i.exec(line)?.[1];
+    if (charset) return charset;
+  }
+  return undefined;
+}
+
+/** An OpenPGP message, armored or binary (a new- or old-format PKESK, SKESK, signature or compressed packet first). */
+function isOpenpgpMessage(data: Buffer): boolean {
+  if (data.subarray(0, 200).includes(BEGIN_MESSAGE)) return true;
+  const first = data[0];
+  if (first === undefined || (first & 0x80) === 0) return false;
+  const tag = first & 0x40 ? first & 0x3f : (first >> 2) & 0x0f;
+  return tag === 1 || tag === 3 || tag === 4 || tag === 8;
 }
 
 /**
@@ -257,12 +330,16 @@ async function openDecryptedEntity(decrypted: Decrypted, format: string, context
     };
   }
   const inline = findInlineText(inner);
-  if (inline && textOf(inline).includes(BEGIN_SIGNED)) {
-    // An advisory clearsigned by its author and then sent PGP/MIME encrypted.
-    const text = textOf(inline);
-    const verification = await verifyCleartext(text, context);
-    const covers = inline === inner && plainTextOnlyClearsigned(text) ? 'entity' : 'part';
-    return { encrypted: true, entity: decrypted.plaintext, protectedHeaders, verification, format, signatureCovers: covers };
+  const inlineBytes = inline ? decodeBody(inline) : undefined;
+  if (inline && inlineBytes?.includes(BEGIN_SIGNED)) {
+    // An advisory clearsigned by its author and then sent PGP/MIME encrypted; XSAs carry their patches beside it,
+    // each vouched for by its digest in the signed text.
+    const { verification, signedText } = await verifyClearsigned(inlineBytes, context);
+    const beside = attachmentsBeside(inner, inline);
+    const wholeText = onlyClearsigned(inlineBytes) && (inline === inner || beside !== null);
+    const attachments = beside && signedText ? checkAttachments(signedText, beside.map((part, index) => ({ name: attachmentName(part, index), bytes: decodeBody(part) }))) : undefined;
+    const covers = wholeText && (attachments ?? []).every((check) => check.covered) ? 'entity' : 'part';
+    return { encrypted: true, entity: decrypted.plaintext, protectedHeaders, verification, format, signatureCovers: covers, ...(attachments ? { attachments } : {}) };
   }
   return { encrypted: true, entity: decrypted.plaintext, protectedHeaders, verification: UNSIGNED, format };
 }
@@ -342,6 +419,21 @@ function classifyOpenpgpError(error: unknown, stage: string): never {
   fail('decrypt-failed', `${stage}: ${message}`);
 }
 
+/** An inline-encrypted attachment: armored or binary packets. */
+async function decryptPacketsOrArmor(data: Buffer, context: OpenContext): Promise<Decrypted> {
+  if (data.subarray(0, 200).includes(BEGIN_MESSAGE)) return decryptArmored(data, context);
+  if (data.length > context.limits.maxArmorBytes) fail('too-large', `encrypted attachment of ${data.length} bytes exceeds ${context.limits.maxArmorBytes}`);
+  const config: openpgp.PartialConfig = { maxDecompressedMessageSize: context.limits.maxDecompressedBytes };
+  let message: openpgp.Message<string>;
+  try {
+    message = (await openpgp.readMessage({ binaryMessage: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), config })) as unknown as openpgp.Message<string>;
+  } catch (error) {
+    if (/decompressed (message )?size/i.test(errorMessage(error))) fail('compression-bomb', `${bombReason(errorMessage(error))} (reading an attachment)`);
+    fail('bad-armor', `unreadable OpenPGP attachment: ${errorMessage(error)}`);
+  }
+  return decryptMessage(message, context, config);
+}
+
 async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decrypted> {
   const armored = armoredBlock(data, BEGIN_MESSAGE, END_MESSAGE, context.limits);
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: context.limits.maxDecompressedBytes };
@@ -353,9 +445,13 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
       ? ((await openpgp.readMessage({ binaryMessage, config })) as unknown as openpgp.Message<string>)
       : await openpgp.readMessage({ armoredMessage: armored.toString('latin1'), config });
   } catch (error) {
-    if (/decompressed (message )?size/i.test((error as Error).message)) fail('compression-bomb', `${bombReason((error as Error).message)} (reading the message)`);
-    fail('bad-armor', `unreadable OpenPGP message: ${(error as Error).message}`);
+    if (/decompressed (message )?size/i.test(errorMessage(error))) fail('compression-bomb', `${bombReason(errorMessage(error))} (reading the message)`);
+    fail('bad-armor', `unreadable OpenPGP message: ${errorMessage(error)}`);
   }
+  return decryptMessage(message, context, config);
+}
+
+async function decryptMessage(message: openpgp.Message<string>, context: OpenContext, config: openpgp.PartialConfig): Promise<Decrypted> {
   const recipients = message.getEncryptionKeyIDs();
   if (recipients.length === 0) {
     // Not encrypted at all: an opaque signed message (gpg --sign --armor).
@@ -370,6 +466,11 @@ async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decry
   }
   const forUs = recipients.some((keyId) => /^0+$/.test(keyId.toHex()) || context.list.decryptionKeyIds.has(keyId.toHex()));
   if (!forUs) {
+    // Members who kept the key from before a rotation deserve to hear that, not that their mail is unreadable.
+    const replaced = await replacedListKeys(context.listKey);
+    if (recipients.some((keyId) => replaced.some((old) => old.decryptionKeyIds.has(keyId.toHex())))) {
+      fail('replaced-list-key', `encrypted to ${recipients.map((keyId) => keyId.toHex().toUpperCase()).join(', ')}, a key this list used before a rotation`);
+    }
     fail('not-for-this-key', `encrypted to ${recipients.map((keyId) => keyId.toHex().toUpperCase()).join(', ')}, not to the list key`);
   }
   try {
@@ -394,7 +495,7 @@ async function verifyDetached(signedBytes: Buffer, signatureText: string, contex
   try {
     signature = await openpgp.readSignature({ armoredSignature: signatureText });
   } catch (error) {
-    return { signed: true, valid: false, reason: `unreadable signature: ${(error as Error).message}` };
+    return { signed: true, valid: false, reason: `unreadable signature: ${errorMessage(error)}` };
   }
   const canonical = canonicalCrlf(signedBytes);
   const message = await openpgp.createMessage({ binary: new Uint8Array(canonical.buffer, canonical.byteOffset, canonical.byteLength) });
@@ -402,22 +503,28 @@ async function verifyDetached(signedBytes: Buffer, signatureText: string, contex
     const result = await openpgp.verify({ message, signature, verificationKeys: context.memberKeys, format: 'binary', date: context.verifyAt });
     return await evaluateSignatures(result.signatures, context);
   } catch (error) {
-    return { signed: true, valid: false, reason: `signature not verifiable: ${(error as Error).message}` };
+    return { signed: true, valid: false, reason: `signature not verifiable: ${errorMessage(error)}` };
   }
 }
 
-async function verifyCleartext(text: string, context: OpenContext): Promise<Verification> {
-  const start = text.indexOf(BEGIN_SIGNED);
-  const endIndex = text.indexOf(END_SIGNATURE, start);
-  if (endIndex === -1) return { signed: true, valid: false, reason: 'clearsigned text without its signature' };
-  const block = text.slice(start, endIndex + END_SIGNATURE.length);
-  if (block.length > context.limits.maxArmorBytes) fail('too-large', `clearsigned block of ${block.length} characters exceeds ${context.limits.maxArmorBytes}`);
+/** Verifies a clearsigned block on its bytes (RFC 4880 7.1), whatever the charset; returns what the signature covers. */
+async function verifyClearsigned(data: Buffer, context: OpenContext): Promise<{ verification: Verification; signedText?: Buffer }> {
+  const block = readClearsigned(data);
+  if (!block) return { verification: { signed: true, valid: false, reason: 'clearsigned text without its signature' } };
+  if (block.length > context.limits.maxArmorBytes) fail('too-large', `clearsigned block of ${block.length} bytes exceeds ${context.limits.maxArmorBytes}`);
+  let signature: openpgp.Signature;
   try {
-    const message = await openpgp.readCleartextMessage({ cleartextMessage: block });
-    const result = await openpgp.verify({ message, verificationKeys: context.memberKeys, date: context.verifyAt });
-    return await evaluateSignatures(result.signatures, context);
+    signature = await openpgp.readSignature({ armoredSignature: block.armoredSignature });
   } catch (error) {
-    return { signed: true, valid: false, reason: `unreadable clearsigned text: ${(error as Error).message}` };
+    return { verification: { signed: true, valid: false, reason: `unreadable clearsigned text: ${errorMessage(error)}` } };
+  }
+  const text = block.signedText;
+  try {
+    const message = await openpgp.createMessage({ binary: new Uint8Array(text.buffer, text.byteOffset, text.byteLength) });
+    const result = await openpgp.verify({ message, signature, verificationKeys: context.memberKeys, format: 'binary', date: context.verifyAt });
+    return { verification: await evaluateSignatures(result.signatures, context), signedText: text };
+  } catch (error) {
+    return { verification: { signed: true, valid: false, reason: `signature not verifiable: ${errorMessage(error)}` } };
   }
 }
 
@@ -477,7 +584,7 @@ async function evaluateSignatures(signatures: SignatureResults, context: OpenCon
     try {
       await signature.verified;
     } catch (error) {
-      best ??= { ...base, signingFingerprint: fingerprint, reason: `bad signature: ${(error as Error).message}` };
+      best ??= { ...base, signingFingerprint: fingerprint, reason: `bad signature: ${errorMessage(error)}` };
       continue;
     }
     const blocking = (await checkMemberKey(member.key, member.address)).filter((problem) => problem.code === 'revoked' || problem.code === 'expired');

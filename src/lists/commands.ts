@@ -8,6 +8,7 @@ export type CommandName =
   | 'confirm'
   | 'list-keys'
   | 'get'
+  | 'index'
   | 'approve'
   | 'reject'
   | 'advisory';
@@ -26,7 +27,7 @@ export interface ParsedCommands {
   unknown: string[];
 }
 
-const names = new Set<string>(['help', 'sendkey', 'subscribe', 'unsubscribe', 'confirm', 'list-keys', 'get', 'approve', 'reject', 'advisory']);
+const names = new Set<string>(['help', 'sendkey', 'subscribe', 'unsubscribe', 'confirm', 'list-keys', 'get', 'index', 'approve', 'reject', 'advisory']);
 const aliases: Record<string, CommandName> = { join: 'subscribe', leave: 'unsubscribe', listkeys: 'list-keys', 'list-key': 'list-keys' };
 
 /** At most this many commands per mail; more is abuse or a quoted conversation. */

@@ -9,6 +9,8 @@ import type { HeaderList, Mailbox, SplitMessage } from './headers.ts';
 export type RejectCode =
   | 'not-encrypted'
   | 'undecryptable'
+  | 'old-list-key'
+  | 'uncovered-attachment'
   | 'bad-input'
   | 'unsigned'
   | 'bad-signature'
@@ -25,13 +27,14 @@ export type StageResult =
   | { kind: 'continue' }
   | { kind: 'accept' }
   | { kind: 'hold'; reason: string }
-  | { kind: 'reject'; code: RejectCode; detail: string }
+  | { kind: 'reject'; code: RejectCode; detail: string; toSender?: string }
   | { kind: 'discard'; reason: string };
 
 export const proceed: StageResult = { kind: 'continue' };
 export const accept = (): StageResult => ({ kind: 'accept' });
 export const hold = (reason: string): StageResult => ({ kind: 'hold', reason });
-export const reject = (code: RejectCode, detail: string): StageResult => ({ kind: 'reject', code, detail });
+/** `toSender`: facts about the post itself that the bounce may add (never anything that depends on membership). */
+export const reject = (code: RejectCode, detail: string, toSender?: string): StageResult => ({ kind: 'reject', code, detail, ...(toSender ? { toSender } : {}) });
 export const discard = (reason: string): StageResult => ({ kind: 'discard', reason });
 
 /** One batch for DELIVERY's enqueueOutgoing: a shared payload (or null) and per-recipient heads/tails. */

@@ -58,6 +58,14 @@ export function attachedMessage(raw: Buffer, filename = 'original.eml'): Buffer 
   ]);
 }
 
+/** A text file attachment (UTF-8), e.g. an archive index. */
+export function textAttachment(text: string, filename: string): Buffer {
+  const encoded = Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8').toString('base64').replace(/.{1,76}/g, '$&\r\n');
+  return Buffer.from(
+    `Content-Type: text/plain; charset=utf-8; name="${filename}"\r\nContent-Disposition: attachment; filename="${filename}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${encoded}`,
+  );
+}
+
 /** An attached OpenPGP public key. */
 export function attachedKey(armored: string, filename: string): Buffer {
   return Buffer.from(

@@ -20,6 +20,8 @@ export interface MemberReport {
   address: string;
   organisation: string | null;
   roles: string[];
+  /** The list this member comes from (`membersFrom`); null when written in the list's own file. */
+  inheritedFrom: string | null;
   /** null: no key configured, or it cannot be read. */
   fingerprint: string | null;
   /** null: never expires (or no key). */
@@ -47,6 +49,7 @@ async function reportOne(
     address: member.address,
     organisation: member.organisation ?? null,
     roles: [...member.roles],
+    inheritedFrom: member.inheritedFrom ?? null,
     fingerprint: key?.fingerprint ?? null,
     expiresAt: key?.expiresAt ?? null,
     algorithm: key?.algorithm ?? null,
@@ -99,6 +102,7 @@ export function reportJson(report: MemberReport) {
     address: report.address,
     organisation: report.organisation,
     roles: report.roles,
+    inheritedFrom: report.inheritedFrom,
     fingerprint: report.fingerprint,
     expiresAt: report.expiresAt?.toISOString() ?? null,
     algorithm: report.algorithm,

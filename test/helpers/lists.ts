@@ -205,6 +205,10 @@ export interface PostOptions {
   headers?: Record<string, string>;
   /** Header fields inside the signed (and encrypted) entity, as clients write protected headers (e.g. the real Subject). */
   innerHeaders?: Record<string, string>;
+  /** The poster's MIME entity as written (headers and body), instead of a text/plain entity made from `body`. */
+  entity?: string;
+  /** Encrypt to this key (fingerprint) instead of the list's current key, e.g. a list key from before a rotation. */
+  encryptToKey?: string;
 }
 
 /** A post as GnuPG + a PGP/MIME mail client would send it: MIME entity signed and encrypted in one OpenPGP message. */
@@ -215,8 +219,9 @@ export async function buildPost(world: ListWorld, options: PostOptions): Promise
   const messageId = options.messageId ?? newMessageId();
   const inner = Object.entries(options.innerHeaders ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   const entity =
+    options.entity ??
     `Content-Type: text/plain; charset=utf-8${inner ? '; protected-headers="v1"' : ''}\r\nContent-Transfer-Encoding: 8bit\r\n${inner}\r\n` +
-    `${options.body.replace(/\r?\n/g, '\r\n')}\r\n`;
+      `${options.body.replace(/\r?\n/g, '\r\n')}\r\n`;
   const extra = Object.entries(options.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   const head =
     `From: ${sender && !options.fromHeader ? `${sender.name} <${fromAddress}>` : fromAddress}\r\n` +
@@ -230,7 +235,7 @@ export async function buildPost(world: ListWorld, options: PostOptions): Promise
   const gpg = (signer ?? sender)?.gpg ?? world.outsider.gpg;
   if (encryptTo) {
     const ciphertext = await gpg.encrypt(entity, {
-      recipients: [world.listKeys[encryptTo].fingerprint],
+      recipients: [options.encryptToKey ?? world.listKeys[encryptTo].fingerprint],
       ...(signer ? { signer: signer.fingerprint } : {}),
     });
     const boundary = `enc-${Math.random().toString(36).slice(2)}`;

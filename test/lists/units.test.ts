@@ -125,12 +125,23 @@ describe('detect-loop', () => {
 });
 
 describe('rejection texts', () => {
-  it('use the same words for every authorization failure on a private list', () => {
+  it('use the same words for every signature that is not from a key allowed to post, on either kind of private list', () => {
+    for (const kind of ['discussion', 'announce'] as const) {
+      const demo = list({ kind, archive: 'private' });
+      const texts = new Set((['bad-signature', 'not-authorized'] as const).map((code) => rejectionText(config(demo), demo, code, 'ID')));
+      expect(texts.size).toBe(1);
+    }
+  });
+
+  it('say what is wrong with the post itself: not encrypted (and where the key is), old list key, unsigned, uncovered attachments', () => {
     const demo = list({ kind: 'discussion', archive: 'private' });
-    const codes = ['not-encrypted', 'undecryptable', 'unsigned', 'bad-signature', 'not-authorized', 'replay'] as const;
-    const texts = new Set(codes.map((code) => rejectionText(config(demo), demo, code, 'ID')));
-    expect(texts.size).toBe(1);
-    expect([...texts][0]).toContain('demo-sendkey@lists.example.org');
+    const text = (code: Parameters<typeof rejectionText>[2]) => rejectionText(config(demo), demo, code, 'ID');
+    expect(text('not-encrypted')).toBe(text('undecryptable'));
+    expect(text('not-encrypted')).toContain('demo-sendkey@lists.example.org');
+    expect(text('old-list-key')).toContain('the list has a new OpenPGP key');
+    expect(text('unsigned')).toContain('It is not signed.');
+    expect(rejectionText(config(demo), demo, 'uncovered-attachment', 'ID', undefined, 'Not covered: attachment 2 of 2.')).toContain('Not covered: attachment 2 of 2.');
+    expect(new Set((['not-encrypted', 'old-list-key', 'unsigned', 'bad-signature', 'uncovered-attachment'] as const).map(text)).size).toBe(5);
   });
 });
 

@@ -4,6 +4,7 @@ import { formatConfigErrors, loadConfig } from '../../config/loader.ts';
 import { configWarnings } from '../../config/warnings.ts';
 import { configDirFrom, configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
+import { listKeyWarnings } from './list-key.ts';
 
 export function registerCheck(program: Command): void {
   program
@@ -21,7 +22,8 @@ export function registerCheck(program: Command): void {
         return;
       }
       const { server, lists } = loaded.config;
-      const warnings = configWarnings(loaded.config);
+      // A list key self-signed with SHA-1 works here, but members using Sequoia could verify nothing the list signs.
+      const warnings = [...configWarnings(loaded.config), ...(await listKeyWarnings(loaded.config))];
       if (options.json) {
         const summary = {
           ok: true,

@@ -37,7 +37,7 @@ export function formatMembers(reports: MemberReport[]): string {
   const blocks = reports.map((report) => {
     const lines = [
       `${report.address}${report.organisation ? `  (${report.organisation})` : ''}`,
-      `  roles:     ${report.roles.join(', ')}`,
+      `  roles:     ${report.roles.join(', ')}${report.inheritedFrom ? ` (a member of ${report.inheritedFrom}: membersFrom)` : ''}`,
       `  key:       ${report.fingerprint ?? 'none'}${report.algorithm ? ` (${report.algorithm})` : ''}`,
       `  expires:   ${report.fingerprint ? day(report.expiresAt) : '-'}`,
       // A member of a public list needs no key: nothing is encrypted to them.

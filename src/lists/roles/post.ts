@@ -43,13 +43,13 @@ export async function handlePost(
       return { state: 'held', outcome: 'hold', reason: `${stage}: ${result.reason}` };
     case 'reject':
       metrics.increment('embargo_posts_rejected_total', { list: label, reason: result.code }, 1, 'Posts refused, by reason');
-      await bounce(context, result.code, result.detail);
+      await bounce(context, result.code, result.detail, undefined, result.toSender);
       return { state: 'rejected', outcome: 'reject', reason: `${stage}: ${result.code}: ${result.detail}` };
   }
 }
 
 /** The sender's bounce (never to an empty return path or to ourselves) and the admins' notice with the original. */
-async function bounce(context: MessageContext, code: Parameters<typeof rejectionText>[2], detail: string, moderatorReason?: string): Promise<void> {
+async function bounce(context: MessageContext, code: Parameters<typeof rejectionText>[2], detail: string, moderatorReason?: string, toSender?: string): Promise<void> {
   const { config, list, listKey, services } = context;
   const now = services.now();
   const sender = context.envelopeFrom.toLowerCase();
@@ -59,7 +59,7 @@ async function bounce(context: MessageContext, code: Parameters<typeof rejection
       ...(await buildNotice(config, list, listKey, {
         to: [sender],
         subject: `Your message to ${list.name} was not distributed`,
-        text: rejectionText(config, list, code, context.spoolId, moderatorReason),
+        text: rejectionText(config, list, code, context.spoolId, moderatorReason, toSender),
         sensitive: false,
         inReplyTo: context.messageId,
         autoSubmitted: 'auto-replied',

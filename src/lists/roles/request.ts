@@ -1,14 +1,14 @@
 // Mail to NAME-request@: help, sendkey, double opt-in (un)subscription on public lists, signed member and moderator requests.
 import { simpleParser } from 'mailparser';
 import * as crypto from '../../crypto/index.ts';
-import { findArchived } from '../../archive/queries.ts';
+import { archiveIndex, findArchived, findArchivedBySpoolId } from '../../archive/queries.ts';
 import type { Member } from '../../config/types.ts';
 import type { MessageContext } from '../context.ts';
 import { parseCommands } from '../commands.ts';
 import type { Command } from '../commands.ts';
 import { decodeWords, headerValue } from '../headers.ts';
 import { memberKey, signingMembers } from '../keyring.ts';
-import { attachedMessage } from '../mime.ts';
+import { attachedMessage, textAttachment } from '../mime.ts';
 import { decide, getHeld } from '../moderation.ts';
 import { buildNotice } from '../notices.ts';
 import { detectLoop } from '../stages/detect-loop.ts';
@@ -185,7 +185,12 @@ async function run(state: RequestState, command: Command): Promise<void> {
         return;
       }
       const messageId = (command.args[0] ?? '').replace(/^<|>$/g, '');
-      const found = messageId ? await findArchived(services.db, list, messageId, context.listKey) : null;
+      // The poster's Message-ID (from the copy or the index), or the one the copies carried on the wire (SPOOLID.LIST@DOMAIN,
+      // what a withheld notice names, since the poster's own id never travels in clear).
+      const wireSpoolId = new RegExp(`^([0-9a-z]{15})\\.${list.name.replace(/[.]/g, '\\.')}@${domain.replace(/[.]/g, '\\.')}$`, 'i').exec(messageId)?.[1];
+      const found = messageId
+        ? ((await findArchived(services.db, list, messageId, context.listKey)) ?? (wireSpoolId ? await findArchivedBySpoolId(services.db, list, wireSpoolId, context.listKey) : null))
+        : null;
       if (!found) {
         transcript.push(`No archived message with that Message-ID on ${list.address}.`, '');
         return;
@@ -198,6 +203,14 @@ async function run(state: RequestState, command: Command): Promise<void> {
     case 'advisory': {
       const signedLine = command.source === 'body' || state.subjectSigned;
       transcript.push(await advisoryCommand(context, state.requester, command, signedLine, state.opened), '');
+      return;
+    }
+    case 'index': {
+      if (!state.requester && !isPublic) {
+        transcript.push(needsSignature, '');
+        return;
+      }
+      transcript.push(...(await indexReply(state, command.args[0])), '');
       return;
     }
     case 'approve':
@@ -234,6 +247,32 @@ async function run(state: RequestState, command: Command): Promise<void> {
       return;
     }
   }
+}
+
+/** At most this many lines per index reply (the newest); `index SINCE` narrows it down. */
+const maxIndexEntries = 500;
+
+/**
+ * `index [SINCE]`: the archive's messages — date received, Message-ID, subject, sender's organisation — for `get`.
+ * On private lists the index is list content: it goes out as an attachment, so only ever encrypted to the member.
+ */
+async function indexReply(state: RequestState, sinceWord: string | undefined): Promise<string[]> {
+  const { list, services, listKey } = state.context;
+  const since = sinceWord ? new Date(/^\d{4}-\d{2}-\d{2}$/.test(sinceWord) ? `${sinceWord}T00:00:00Z` : sinceWord) : null;
+  if (since && Number.isNaN(since.getTime())) return [`index SINCE needs a date such as 2026-01-31 (or an RFC 3339 time), not "${sinceWord?.slice(0, 40)}".`];
+  if (list.archive === 'none') return [`${list.address} keeps no archive.`];
+  const entries = await archiveIndex(services.db, list, listKey, since);
+  if (entries.length === 0) return [`The archive of ${list.address} holds no messages${since ? ` since ${since.toISOString()}` : ''}.`];
+  const shown = entries.slice(-maxIndexEntries);
+  const organisation = (address: string) => list.members.find((member) => member.address === address.toLowerCase())?.organisation ?? address;
+  const lines = shown.map((entry) => `${entry.receivedAt.toISOString().slice(0, 16).replace('T', ' ')}Z  <${entry.messageId}>  ${organisation(entry.senderAddress)}  ${entry.subject.replace(/[\r\n]+/g, ' ')}`);
+  const heading = [
+    `Archive of ${list.address}${since ? ` since ${since.toISOString()}` : ''}: ${entries.length} message(s)${entries.length > shown.length ? `, the newest ${shown.length} shown` : ''}.`,
+    'Received (UTC), Message-ID, sender organisation, subject (as it came inside the encryption). Send "get MESSAGE-ID" for one of them.',
+  ];
+  if (list.kind === 'public') return [...heading, '', ...lines];
+  state.privateAttachments.push(textAttachment([...heading, '', ...lines].join('\n'), 'index.txt'));
+  return [`The index (${shown.length} message(s)) is attached. Send "get MESSAGE-ID" for any of them.`];
 }
 
 function confirmNow(context: MessageContext, token: string): string {
@@ -275,6 +314,7 @@ function helpText(context: MessageContext): string {
       '  subscribe              join the list (you confirm by replying to a confirmation message)',
       '  unsubscribe            leave the list (confirmed the same way)',
       '  confirm TOKEN          confirm a subscribe or unsubscribe',
+      '  index [SINCE]          what the archive holds (date, Message-ID, sender, subject)',
       '  get MESSAGE-ID         an archived message',
     );
   } else {
@@ -282,6 +322,7 @@ function helpText(context: MessageContext): string {
       '',
       'Members, in a request signed with their registered key:',
       '  list-keys              the members\' registered key fingerprints',
+      '  index [SINCE]          what the archive holds (date, Message-ID, sender, subject), encrypted to you',
       '  get MESSAGE-ID         an archived message, encrypted to you',
       ...(list.kind === 'announce'
         ? [

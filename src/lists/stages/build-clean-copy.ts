@@ -89,6 +89,12 @@ export function verificationNote(context: MessageContext, subjectUnsigned = fals
   }
   if (confirmed && subjectUnsigned) lines.push('The Subject line is not covered by the signature.');
   if (opened?.droppedParts?.length) lines.push(`Left out, because neither the signature nor the encryption covers them: ${opened.droppedParts.join(', ')}.`);
+  if (verification?.valid && opened?.signatureCovers === 'entity') {
+    // The XSA shape: the files are not under the signature itself, so readers are told what vouches for each.
+    for (const attachment of opened.attachments ?? []) {
+      lines.push(`Attachment ${attachment.name}: covered by a checksum in the signed text (${attachment.covered === 'sha512' ? 'SHA-512' : 'SHA-256'}).`);
+    }
+  }
   lines.push(opened?.encrypted ? 'It reached the list encrypted.' : 'It reached the list unencrypted.');
   return lines.join('\n');
 }

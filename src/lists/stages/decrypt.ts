@@ -11,6 +11,7 @@ export async function decrypt(context: MessageContext): Promise<StageResult> {
     : await crypto.openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(context.list) });
   if (!result.ok) {
     const { code, detail } = result.failure;
+    if (code === 'replaced-list-key') return reject('old-list-key', `${code}: ${detail}`);
     if (code === 'not-for-this-key' || code === 'decrypt-failed') return reject('undecryptable', `${code}: ${detail}`);
     return reject('bad-input', `${code}: ${detail}`);
   }

@@ -93,7 +93,8 @@ async function recordAdvisoryAudit(
 
 /** Invariant 1: a recipient we cannot encrypt to gets a signed notice instead of the post; the admins learn who and why. */
 async function noticeWithheld(context: MessageContext, withheld: Array<{ member: Member; problems: KeyProblem[] }>, now: Date): Promise<void> {
-  const { list, config, listKey } = context;
+  const { list, config, listKey, clean } = context;
+  if (!clean) throw new Error('withheld notices before build-clean-copy');
   for (const { member, problems } of withheld) {
     const batches = await buildNotice(config, list, listKey, {
       to: [member.address],
@@ -103,7 +104,16 @@ async function noticeWithheld(context: MessageContext, withheld: Array<{ member:
         `the list has no usable OpenPGP key for ${member.address} (${describeProblems(problems)}).`,
         '',
         'This list only ever sends its messages encrypted. Send an updated public key to the list admins',
-        `(${list.name}-owner@${config.server.domain}); once it is configured, ask them for the messages you missed.`,
+        `(${list.name}-owner@${config.server.domain}).`,
+        ...(list.archive === 'none'
+          ? []
+          : [
+              `Once it is configured, fetch what you missed with a signed request to ${list.name}-request@${config.server.domain}:`,
+              '"index" lists the archive, and "get MESSAGE-ID" sends you one message, encrypted.',
+            ]),
+        '',
+        'The message you missed (its Message-ID as the copies carried it):',
+        `  Message-ID: <${clean.messageId}>`,
         '',
         `Reference: ${context.spoolId}`,
       ].join('\n'),
