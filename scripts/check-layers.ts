@@ -68,7 +68,7 @@ export const packageOwners: Record<string, string> = {
 
 /**
  * Each table and the module that holds every SQL statement on it (a folder: any file in it); the table's schema may
- * also sit in a `*-schema.ts` of the owner's area (src/lists/lists-schema.ts, ...). Others call the owner's operations.
+ * also sit in a `*-schema.ts` or `schema.ts` of the owner's area (src/lists/lists-schema.ts, ...). Others call the owner's operations.
  */
 export const tableOwners: Record<string, string> = {
   spool: 'smtp/spool.ts',
@@ -85,12 +85,17 @@ export const tableOwners: Record<string, string> = {
   archive_entries: 'archive/',
   archive_references: 'archive/',
   key_reminders: 'ops/key-expiry.ts',
+  advisories: 'advisories/store.ts',
+  advisory_revisions: 'advisories/store.ts',
+  advisory_events: 'advisories/store.ts',
+  advisory_deliveries: 'advisories/store.ts',
+  advisory_commands: 'advisories/store.ts',
   schema_migrations: 'store/',
 };
 
 function ownsTable(path: string, owner: string): boolean {
   const area = `${owner.split('/')[0]}/`;
-  return path === owner || (owner.endsWith('/') && path.startsWith(owner)) || (path.startsWith(area) && path.endsWith('-schema.ts'));
+  return path === owner || (owner.endsWith('/') && path.startsWith(owner)) || (path.startsWith(area) && /(\/|-)schema\.ts$/.test(path));
 }
 
 /** Where SQL names a table: after the keywords that read or write one (upper case, as all SQL in src/ is written). */
