@@ -1,4 +1,5 @@
-// The layer check (`npm run lint:layers`, run by .ci/run): each area of src/ imports only the areas the table below allows it.
+// The layer check (`npm run lint:layers`, run by .ci/run): each area of src/ imports only the areas the table below allows it,
+// and only a table's owner module writes SQL on that table.
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -65,8 +66,45 @@ export const packageOwners: Record<string, string> = {
   'better-sqlite3': 'store/',
 };
 
+/**
+ * Each table and the module that holds every SQL statement on it (a folder: any file in it); the table's schema may
+ * also sit in a `*-schema.ts` or `schema.ts` of the owner's area (src/lists/lists-schema.ts, ...). Others call the owner's operations.
+ */
+export const tableOwners: Record<string, string> = {
+  spool: 'smtp/spool.ts',
+  spool_rows: 'smtp/spool.ts',
+  spool_raw: 'smtp/spool.ts',
+  outbound: 'smtp/outbound.ts',
+  outbound_payload: 'smtp/outbound.ts',
+  member_bounces: 'smtp/bounces.ts',
+  counted_bounces: 'smtp/bounces.ts',
+  moderation: 'lists/moderation.ts',
+  subscribers: 'lists/subscribers.ts',
+  subscription_tokens: 'lists/subscribers.ts',
+  post_counts: 'lists/stages/limit-rate.ts',
+  seen_posts: 'lists/replay-marks.ts',
+  accepted_signatures: 'lists/replay-marks.ts',
+  archive_entries: 'archive/',
+  archive_references: 'archive/',
+  key_reminders: 'ops/key-expiry.ts',
+  advisories: 'advisories/store.ts',
+  advisory_revisions: 'advisories/store.ts',
+  advisory_events: 'advisories/store.ts',
+  advisory_deliveries: 'advisories/store.ts',
+  advisory_commands: 'advisories/store.ts',
+  schema_migrations: 'store/',
+};
+
+function ownsTable(path: string, owner: string): boolean {
+  const area = `${owner.split('/')[0]}/`;
+  return path === owner || (owner.endsWith('/') && path.startsWith(owner)) || (path.startsWith(area) && /(\/|-)schema\.ts$/.test(path));
+}
+
+/** Where SQL names a table: after the keywords that read or write one (upper case, as all SQL in src/ is written). */
+const tableReference = (table: string) => new RegExp(`\\b(?:FROM|INTO|UPDATE|JOIN|TABLE|VIEW|EXISTS)\\s+${table}\\b`);
+
 export interface LayerReport {
-  /** One line per forbidden import: `FROM -> TO: why`. */
+  /** One line per forbidden import (`FROM -> TO: why`) or SQL on another module's table (`FILE: SQL on TABLE, ...`). */
   violations: string[];
   /** knownExceptions entries that no longer occur. */
   staleExceptions: string[];
@@ -97,7 +135,11 @@ export function checkLayers(srcDir: string): LayerReport {
     const from = toSrc(file);
     const fromArea = areaOf(from);
     // The TypeScript compiler's own scanner finds the imports: no hand-written parser.
-    const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+    const text = readFileSync(file, 'utf8');
+    for (const [table, owner] of Object.entries(tableOwners)) {
+      if (!ownsTable(from, owner) && tableReference(table).test(text)) violations.push(`${from}: SQL on table ${table}, which ${owner} owns (call its operations)`);
+    }
+    const { importedFiles } = ts.preProcessFile(text, true, true);
     for (const { fileName: specifier } of importedFiles) {
       if (!specifier.startsWith('.')) {
         const packageName = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0];
@@ -133,12 +175,12 @@ export function checkLayers(srcDir: string): LayerReport {
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const srcDir = fileURLToPath(new URL('../src', import.meta.url));
   const { violations, staleExceptions } = checkLayers(srcDir);
-  for (const line of violations) process.stderr.write(`forbidden import: ${line}\n`);
+  for (const line of violations) process.stderr.write(`forbidden: ${line}\n`);
   for (const pair of staleExceptions) process.stderr.write(`stale exception (the import is gone; delete it from knownExceptions): ${pair}\n`);
   if (violations.length || staleExceptions.length) {
     process.stderr.write('layer check failed: the rules are in scripts/check-layers.ts\n');
     process.exitCode = 1;
   } else {
-    process.stdout.write(`layers ok: ${Object.keys(layers).length} areas, ${knownExceptions.length} known exceptions\n`);
+    process.stdout.write(`layers ok: ${Object.keys(layers).length} areas, ${knownExceptions.length} known exceptions; ${Object.keys(tableOwners).length} tables, each written only by its owner\n`);
   }
 }

@@ -8,6 +8,7 @@ import { auditStateOf } from './audit.ts';
 import { catchUp } from './catch-up.ts';
 import { releaseDue } from './release.ts';
 import { pendingEmbargoCount, recordDeliveryOutcome } from './store.ts';
+import { errorMessage } from '../util/errors.ts';
 
 export function advisoriesComponent(options: { now?: () => Date } = {}): ComponentFactory {
   return async (context: DaemonContext): Promise<Component> => {
@@ -22,7 +23,7 @@ export function advisoriesComponent(options: { now?: () => Date } = {}): Compone
         keys.set(name, key);
         return key;
       } catch (error) {
-        logger.error({ list: name, err: error instanceof Error ? error.message : String(error) }, 'list key unavailable for advisories');
+        logger.error({ list: name, err: errorMessage(error) }, 'list key unavailable for advisories');
         return undefined;
       }
     };
@@ -42,7 +43,7 @@ export function advisoriesComponent(options: { now?: () => Date } = {}): Compone
             await releaseDue(context.db, clock(), { config: context.config, listKeys: listKey, logger });
             await catchUp(context.db, context.config(), listKey, clock(), logger);
           } catch (error) {
-            logger.error({ err: error instanceof Error ? error.message : String(error) }, 'advisory pass failed');
+            logger.error({ err: errorMessage(error) }, 'advisory pass failed');
           }
         } while (again);
       })().finally(() => {

@@ -1,5 +1,5 @@
 // Held posts and moderators' decisions: the moderation table beside the spool row that keeps the held raw bytes.
-import { requeueDecided } from '../smtp/spool.ts';
+import { requeueDecided, spoolSummaries } from '../smtp/spool.ts';
 import type { Db } from '../store/database.ts';
 
 export type Decision = 'pending' | 'approved' | 'rejected';
@@ -27,10 +27,9 @@ interface HeldRow {
   decided_by: string | null;
   decided_at: number | null;
   reject_reason: string | null;
-  size: number | null;
 }
 
-function toHeld(row: HeldRow): HeldPost {
+function toHeld(row: HeldRow, size: number): HeldPost {
   return {
     id: row.spool_id,
     list: row.list,
@@ -41,7 +40,7 @@ function toHeld(row: HeldRow): HeldPost {
     decidedBy: row.decided_by,
     decidedAt: row.decided_at,
     rejectReason: row.reject_reason,
-    size: row.size ?? 0,
+    size,
   };
 }
 
@@ -53,20 +52,21 @@ export function recordHold(db: Db, hold: { spoolId: string; list: string; reason
   ).run(hold.spoolId, hold.list, hold.now, hold.reason, hold.sender);
 }
 
-/** Posts of a list still waiting for a decision, oldest first. */
+/** Posts of a list still waiting for a decision (their spool row still held), oldest first. */
 export function listHeld(db: Db, list?: string): HeldPost[] {
   const rows = db
-    .prepare(
-      `SELECT m.*, s.size FROM moderation m JOIN spool s ON s.id = m.spool_id
-       WHERE s.state = 'held' AND m.decision = 'pending' ${list ? 'AND m.list = ?' : ''} ORDER BY m.held_at, m.spool_id`,
-    )
+    .prepare(`SELECT * FROM moderation WHERE decision = 'pending' ${list ? 'AND list = ?' : ''} ORDER BY held_at, spool_id`)
     .all(...(list ? [list] : [])) as HeldRow[];
-  return rows.map(toHeld);
+  const messages = spoolSummaries(db, rows.map((row) => row.spool_id));
+  return rows.flatMap((row) => {
+    const message = messages.get(row.spool_id);
+    return message?.state === 'held' ? [toHeld(row, message.size)] : [];
+  });
 }
 
 export function getHeld(db: Db, id: string): HeldPost | null {
-  const row = db.prepare('SELECT m.*, s.size FROM moderation m LEFT JOIN spool s ON s.id = m.spool_id WHERE m.spool_id = ?').get(id) as HeldRow | undefined;
-  return row ? toHeld(row) : null;
+  const row = db.prepare('SELECT * FROM moderation WHERE spool_id = ?').get(id) as HeldRow | undefined;
+  return row ? toHeld(row, spoolSummaries(db, [id]).get(id)?.size ?? 0) : null;
 }
 
 export type DecideResult = { ok: true; post: HeldPost } | { ok: false; reason: 'not-found' | 'not-held' };
@@ -96,10 +96,10 @@ export function decide(
 
 /** A decision waiting for the worker, if any (the spool row was claimed again after a moderator decided). */
 export function pendingDecision(db: Db, spoolId: string): HeldPost | null {
-  const row = db
-    .prepare(`SELECT m.*, NULL AS size FROM moderation m WHERE m.spool_id = ? AND m.decision != 'pending' AND m.done_at IS NULL`)
-    .get(spoolId) as HeldRow | undefined;
-  return row ? toHeld(row) : null;
+  const row = db.prepare(`SELECT * FROM moderation WHERE spool_id = ? AND decision != 'pending' AND done_at IS NULL`).get(spoolId) as
+    | HeldRow
+    | undefined;
+  return row ? toHeld(row, 0) : null;
 }
 
 export function markDecisionDone(db: Db, spoolId: string, now: number): void {
@@ -108,5 +108,8 @@ export function markDecisionDone(db: Db, spoolId: string, now: number): void {
 
 /** Decided posts whose spool row the cleanup has deleted: nothing is left to act on. Returns how many went. */
 export function forgetDecidedWithoutMessage(db: Db): number {
-  return db.prepare(`DELETE FROM moderation WHERE decision != 'pending' AND spool_id NOT IN (SELECT id FROM spool)`).run().changes;
+  const decided = (db.prepare(`SELECT spool_id FROM moderation WHERE decision != 'pending'`).all() as Array<{ spool_id: string }>).map((row) => row.spool_id);
+  const stillSpooled = spoolSummaries(db, decided);
+  const forget = db.prepare('DELETE FROM moderation WHERE spool_id = ?');
+  return decided.filter((id) => !stillSpooled.has(id)).reduce((count, id) => count + forget.run(id).changes, 0);
 }

@@ -316,3 +316,14 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
 export function requeueDecided(db: Db, id: string, now: number): boolean {
   return statement(db, `UPDATE spool_rows SET state = 'queued', attempts = 0, updated_at = ? WHERE id = ? AND state = 'held'`).run(now, id).changes > 0;
 }
+
+/** State and size of those of `ids` still in the spool, for views kept beside other tables (held posts). */
+export function spoolSummaries(db: Db, ids: readonly string[]): Map<string, { state: SpoolState; size: number }> {
+  const select = statement(db, 'SELECT state, size FROM spool_rows WHERE id = ?');
+  const summaries = new Map<string, { state: SpoolState; size: number }>();
+  for (const id of ids) {
+    const row = select.get(id) as { state: SpoolState; size: number | null } | undefined;
+    if (row) summaries.set(id, { state: row.state, size: row.size ?? 0 });
+  }
+  return summaries;
+}

@@ -43,4 +43,5 @@ it('replaces the list key with an imported secret key, keeps the old file, and r
   expect(now.stdout).not.toBe(old.stdout);
   expect(now.stdout).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
   expect(readdirSync(join(config.dataDir, 'keys')).filter((file) => file.startsWith(`${list}.secret.asc.replaced-`))).toHaveLength(1);
-});
+  // Six real CLI processes, 4-10 s each on a loaded machine: the default 60 s is not enough there.
+}, 180_000);

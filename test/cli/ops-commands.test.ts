@@ -124,7 +124,8 @@ describe('embargo sink (development relay)', () => {
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`sink did not start: ${stderr}`)), 15_000);
+        // A Node and tsx start: seconds when idle, far more on a loaded machine.
+        const timer = setTimeout(() => reject(new Error(`sink did not start: ${stderr}`)), 60_000);
         child.stderr.on('data', (chunk: Buffer) => {
           stderr += chunk.toString();
           const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
@@ -152,7 +153,7 @@ describe('embargo sink (development relay)', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 30_000);
+  }, 120_000);
 
   it('refuses to listen anywhere but loopback', async () => {
     const result = await runCliInProcess(['sink', '--host', '0.0.0.0', '--port', '0', '--dir', join(tmpdir(), 'embargo-sink-never')]);

@@ -1,4 +1,4 @@
-// The layer check: the tree as it is passes, and a forbidden import, a stray openpgp import or a stale exception fails it.
+// The layer check: the tree as it is passes; a forbidden import, a stray openpgp import, SQL on another module's table or a stale exception fails it.
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,16 @@ it('keeps openpgp in crypto/ and better-sqlite3 in store/, src/ to itself, and e
     'lists/headers.ts -> openpgp: only crypto/ imports openpgp',
     'stray.ts -> ../package.json: src/ imports nothing outside src/',
     'stray.ts -> util/errors.ts: stray.ts belongs to no area of scripts/check-layers.ts; add it to the table',
+  ]);
+});
+
+it("fails on SQL written outside the table's owner, but not on a call of the owner's operation", () => {
+  const src = copyOfSrc();
+  appendFileSync(join(src, 'lists/worker.ts'), "\nexport const sneaky = `UPDATE outbound SET state = 'queued'`;\n");
+  appendFileSync(join(src, 'ops/cleanup.ts'), "\nexport const peek = 'SELECT count(*) FROM spool_rows';\nexport { countSuspendedRows } from '../smtp/outbound.ts';\n");
+  expect(checkLayers(src).violations).toEqual([
+    'lists/worker.ts: SQL on table outbound, which smtp/outbound.ts owns (call its operations)',
+    'ops/cleanup.ts: SQL on table spool_rows, which smtp/spool.ts owns (call its operations)',
   ]);
 });
 
