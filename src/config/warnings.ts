@@ -1,4 +1,4 @@
-// What a valid config allows but an admin should hear about before it bites: admin mail that would loop, a DKIM key or relay password not in place.
+// What a valid config allows but an admin should hear about before it bites: admin mail that would loop, a DKIM key or relay password not in place, advisories that can never be published.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './types.ts';
@@ -49,6 +49,16 @@ export function configWarnings(config: Config): ConfigWarning[] {
       line: lineOf(server.file, 'passEnv'),
       reason: `relay.auth.passEnv names ${passEnv}, which is not set here (it must be set where the daemon runs)`,
     });
+  }
+  for (const list of config.lists.values()) {
+    // Earlier releases published on an embargo date alone; now only an advisory (an id in the signed content) is published.
+    if (list.kind === 'announce' && list.publishTo && !list.advisoryPattern) {
+      warnings.push({
+        file: list.file,
+        line: lineOf(list.file, 'publishTo'),
+        reason: `publishTo is set but advisoryPattern is not: nothing posted to ${list.name} is ever published; add e.g. advisoryPattern: 'XSA-[0-9]+' (docs/advisories.md)`,
+      });
+    }
   }
   return warnings;
 }

@@ -65,7 +65,13 @@ export async function handleRequest(context: MessageContext): Promise<RoleOutcom
     replyTo,
     subject,
     // A Subject is signed only when it came from inside the signed entity; an outer one is anybody's.
-    subjectSigned: protectedSubject !== undefined && opened.ok && opened.message.verification.valid && opened.message.signatureCovers === 'entity',
+    subjectSigned:
+      protectedSubject !== undefined &&
+      opened.ok &&
+      opened.message.verification.valid &&
+      opened.message.signatureCovers === 'entity' &&
+      // A clearsignature covers its text only, not the header fields of the entity around it.
+      !opened.message.entity.includes('-----BEGIN PGP SIGNED MESSAGE-----'),
     transcript: [],
     privateAttachments: [],
     opened: opened.ok ? opened.message : null,
