@@ -43,6 +43,30 @@ describe('embargo check warnings', () => {
     }
   });
 
+  it('warns when an announce list publishes to a public list but has no advisoryPattern (nothing would ever be published)', async () => {
+    const announce = { kind: 'announce', archive: 'private', publishTo: 'xen-announce', members: [{ email: 'team@example.net', roles: ['poster', 'recipient'] }] };
+    const config = makeTestConfig({
+      server: { admins: ['security-team@example.net'] },
+      lists: { 'xen-security-issues': announce, 'xen-announce': { kind: 'public', archive: 'public', members: [] } },
+    });
+    try {
+      const result = await runCli(['check', '--config', config.configDir]);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toMatch(/xen-security-issues\.yaml:\d+: warning: publishTo is set but advisoryPattern is not/);
+    } finally {
+      config.cleanup();
+    }
+    const fixed = makeTestConfig({
+      server: { admins: ['security-team@example.net'] },
+      lists: { 'xen-security-issues': { ...announce, advisoryPattern: 'XSA-[0-9]+' }, 'xen-announce': { kind: 'public', archive: 'public', members: [] } },
+    });
+    try {
+      expect((await runCli(['check', '--config', fixed.configDir])).stderr).toBe('');
+    } finally {
+      fixed.cleanup();
+    }
+  });
+
   it('refuses relay.auth with two password sources, or with a passFile that does not exist', async () => {
     const config = makeTestConfig({ server: { relay: { auth: { user: 'lists', pass: 'inline', passEnv: 'X' } } } });
     try {

@@ -234,27 +234,25 @@ export function registerAdvisories(program: Command): void {
         db.close();
       }
     });
-  advisory
-    .command('postpone <id> <date>')
-    .description('move the embargo end to DATE (RFC 3339 with an offset, e.g. 2027-01-15T12:00:00Z); the posters are told')
-    .option('-c, --config <dir>', configOptionHelp)
-    .option('--list <name>', 'the list, where the id exists on several')
-    .option('--json', 'the advisory afterwards, as JSON')
-    .action((advisoryId: string, date: string, options: { config?: string; list?: string; json?: boolean }) => controlCommand(advisoryId, 'postpone', date, options));
-  advisory
-    .command('cancel <id>')
-    .description('never publish the advisory (until a new revision or command schedules it); the posters are told')
-    .option('-c, --config <dir>', configOptionHelp)
-    .option('--list <name>', 'the list, where the id exists on several')
-    .option('--json', 'the advisory afterwards, as JSON')
-    .action((advisoryId: string, options: { config?: string; list?: string; json?: boolean }) => controlCommand(advisoryId, 'cancel', undefined, options));
-  advisory
-    .command('release <id>')
-    .description('publish the newest revision now; the posters are told')
-    .option('-c, --config <dir>', configOptionHelp)
-    .option('--list <name>', 'the list, where the id exists on several')
-    .option('--json', 'the advisory afterwards, as JSON')
-    .action((advisoryId: string, options: { config?: string; list?: string; json?: boolean }) => controlCommand(advisoryId, 'release', undefined, options));
+  // The three changes share their options; only postpone takes a date.
+  const changes = [
+    { action: 'postpone', usage: 'postpone <id> <date>', description: 'move the embargo end to DATE (RFC 3339 with an offset, e.g. 2027-01-15T12:00:00Z); the posters are told' },
+    { action: 'cancel', usage: 'cancel <id>', description: 'never publish the advisory (until a new revision or command schedules it); the posters are told' },
+    { action: 'release', usage: 'release <id>', description: 'publish the newest revision now; the posters are told' },
+  ];
+  for (const change of changes) {
+    advisory
+      .command(change.usage)
+      .description(change.description)
+      .option('-c, --config <dir>', configOptionHelp)
+      .option('--list <name>', 'the list, where the id exists on several')
+      .option('--json', 'the advisory afterwards, as JSON')
+      .action((advisoryId: string, ...rest: unknown[]) => {
+        const date = change.action === 'postpone' ? (rest[0] as string) : undefined;
+        const options = rest[change.action === 'postpone' ? 1 : 0] as { config?: string; list?: string; json?: boolean };
+        return controlCommand(advisoryId, change.action, date, options);
+      });
+  }
   for (const command of advisory.commands) command.exitOverride();
 
   program
