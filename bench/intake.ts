@@ -50,7 +50,8 @@ export async function run(): Promise<BenchRow[]> {
   const daemon = await startTestDaemon({
     mode: 'child',
     server: {
-      smtp: { rateLimit: { connectionsPerMinute: 100_000, messagesPerMinute: 1_000_000, maxConcurrentConnections: 1_000 } },
+      // Intake's own rate, so the per-address limits and backlog caps (backpressure, measured by the flood bench) are lifted.
+      smtp: { rateLimit: { connectionsPerMinute: 100_000, messagesPerMinute: 1_000_000, maxConcurrentConnections: 1_000, maxBacklogPerAddress: 1_000_000, maxBacklog: 1_000_000 } },
     },
   });
   try {
