@@ -1,4 +1,5 @@
 // loadConfig: the shipped config loads, and every kind of mistake is reported at the right file, line and column with a clear reason.
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatConfigErrors, loadConfig } from '../../src/config/loader.ts';
 import type { Config, ConfigError } from '../../src/config/types.ts';
-import { fixtureConfig, makeConfigDir, minimalServerYaml, shippedConfig } from '../helpers/config-dir.ts';
+import { fixtureConfig, makeConfigDir, minimalServerYaml } from '../helpers/config-dir.ts';
+
+// The shipped demo config/ itself: only this file's tests are about it; every other test copies test/fixtures/config.
+const shippedConfig = fileURLToPath(new URL('../../config', import.meta.url));
 import type { ConfigDir } from '../helpers/config-dir.ts';
 
 let current: ConfigDir | null = null;
@@ -95,7 +99,9 @@ describe('the shipped config', () => {
     expect(team.armoredKey).toContain('-----BEGIN PGP PUBLIC KEY BLOCK-----');
     expect(team.keySource).toBe(path.join(shippedConfig, 'keys', 'xenproject-security.asc'));
 
-    expect(lists.get('xen-security-issues-discuss')).toMatchObject({ kind: 'discussion', archive: 'private' });
+    expect(lists.get('xen-security-issues-discuss')).toMatchObject({ kind: 'discussion', archive: 'private', membersFrom: ['xen-security-issues'] });
+    expect(announce).toMatchObject({ advisoryPattern: 'XSA-[0-9]+' });
+    expect(lists.get('predisclosure-applications')!.info).toContain('Who is eligible');
     const applications = lists.get('predisclosure-applications')!;
     expect(applications).toMatchObject({ kind: 'public', archive: 'public' });
     // The shipped config shows both ways to name a key: this member uses a fingerprint.

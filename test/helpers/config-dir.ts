@@ -4,8 +4,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The shipped demo config/, for the tests that are about that directory itself; every other test copies fixtureConfig. */
-export const shippedConfig = fileURLToPath(new URL('../../config', import.meta.url));
 /** The config tests start from: a fixture of the demo config kept under test/, so an admin's edit of config/ breaks no test. */
 export const fixtureConfig = fileURLToPath(new URL('../fixtures/config', import.meta.url));
 

@@ -8,7 +8,7 @@ import { createWebServer, type WebServer } from '../../src/web/server.ts';
 import { applicationsList, buildMail, makeArchiveFixture, privateList, type ArchiveFixture } from '../helpers/archive.ts';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.ts';
 import { loadConfig } from '../../src/config/loader.ts';
-import { shippedConfig } from '../helpers/config-dir.ts';
+import { fixtureConfig } from '../helpers/config-dir.ts';
 import { repoRoot } from '../helpers/daemon.ts';
 
 let fixture: ArchiveFixture;
@@ -248,9 +248,9 @@ describe('reading the public archive', () => {
   });
 
   it('shows the list info text (shipped application template) rendered safely, and a subscribe form only when the daemon can take one', async () => {
-    // The test config has no info; the applications list gets the text config/ ships (the deliverable under test).
-    const shipped = await loadConfig(shippedConfig);
-    if (!shipped.ok) throw new Error('the shipped config does not load');
+    // The running test config has no info; the applications list gets the demo template (the fixture's copy of config/).
+    const shipped = await loadConfig(fixtureConfig);
+    if (!shipped.ok) throw new Error('the fixture config does not load');
     const shippedInfo = shipped.config.lists.get(applicationsList)?.info;
     expect(shippedInfo).toContain('Who is eligible');
     fixture.config.lists.set(applicationsList, { ...fixture.config.lists.get(applicationsList)!, info: shippedInfo, infoFormat: 'markdown' });
