@@ -35,6 +35,22 @@ function resolveAdvisory(db: Db, advisoryId: string, listOption: string | undefi
   return null;
 }
 
+/** Opens the config and its database, finds the one advisory the id names, runs `work`, and closes the database. */
+async function withAdvisory(
+  options: { config?: string; list?: string },
+  advisoryId: string,
+  work: (opened: { config: Config; db: Db; advisory: Advisory }) => Promise<void>,
+): Promise<void> {
+  const opened = await openConfigured(options.config);
+  if (!opened) return;
+  try {
+    const advisory = resolveAdvisory(opened.db, advisoryId, options.list);
+    if (advisory) await work({ ...opened, advisory });
+  } finally {
+    opened.db.close();
+  }
+}
+
 function keyLoader(config: Config): (name: string) => Promise<ListKey | undefined> {
   const keys = new Map<string, Promise<ListKey>>();
   return (name) => {
@@ -113,12 +129,7 @@ async function controlCommand(
     fail(parsed.error, exitCodes.usage);
     return;
   }
-  const opened = await openConfigured(options.config);
-  if (!opened) return;
-  const { config, db } = opened;
-  try {
-    const advisory = resolveAdvisory(db, advisoryId, options.list);
-    if (!advisory) return;
+  await withAdvisory(options, advisoryId, async ({ config, db, advisory }) => {
     const list = config.lists.get(advisory.list);
     if (!list) {
       fail(`list ${advisory.list} is no longer configured`);
@@ -146,9 +157,7 @@ async function controlCommand(
     const after = advisoriesWithId(db, advisory.advisoryId).find((candidate) => candidate.list === advisory.list)!;
     if (options.json) process.stdout.write(JSON.stringify(await summaryOf(db, after, listKey), null, 2) + '\n');
     else process.stdout.write(`${outcome.summary}.\n${after.state === 'released' ? `Published${after.publishedMessageId ? ` as <${after.publishedMessageId}>` : ''}.\n` : ''}`);
-  } finally {
-    db.close();
-  }
+  });
 }
 
 export function registerAdvisories(program: Command): void {
@@ -198,12 +207,7 @@ export function registerAdvisories(program: Command): void {
     .option('--list <name>', 'the list, where the id exists on several')
     .option('--json', 'one JSON object')
     .action(async (advisoryId: string, options: { config?: string; list?: string; json?: boolean }) => {
-      const opened = await openConfigured(options.config);
-      if (!opened) return;
-      const { config, db } = opened;
-      try {
-        const found = resolveAdvisory(db, advisoryId, options.list);
-        if (!found) return;
+      await withAdvisory(options, advisoryId, async ({ config, db, advisory: found }) => {
         const summary = await summaryOf(db, found, await keyLoader(config)(found.list).catch(() => undefined));
         const revisions = revisionsOf(db, found.rowId).map((revision) => ({
           revision: revision.revision,
@@ -230,9 +234,7 @@ export function registerAdvisories(program: Command): void {
           ...events.map((event) => `  ${event.at}  ${event.event}  ${event.actor}${event.detail ? `  ${event.detail}` : ''}`),
         ];
         process.stdout.write(lines.join('\n') + '\n');
-      } finally {
-        db.close();
-      }
+      });
     });
   // The three changes share their options; only postpone takes a date.
   const changes = [
@@ -263,12 +265,7 @@ export function registerAdvisories(program: Command): void {
     .option('--json', 'one JSON array')
     .option('--csv', 'CSV with a header line')
     .action(async (advisoryId: string, options: { config?: string; list?: string; json?: boolean; csv?: boolean }) => {
-      const opened = await openConfigured(options.config);
-      if (!opened) return;
-      const { db } = opened;
-      try {
-        const found = resolveAdvisory(db, advisoryId, options.list);
-        if (!found) return;
+      await withAdvisory(options, advisoryId, async ({ db, advisory: found }) => {
         const entries = auditOf(db, found.rowId).map(auditJson);
         if (options.json) {
           process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
@@ -294,9 +291,7 @@ export function registerAdvisories(program: Command): void {
           entry.detail ?? '',
         ]);
         process.stdout.write(table(['REV', 'ADDRESS', 'ORGANISATION', 'ENCRYPTED TO', 'STATE', 'AT', 'DETAIL'], rows) + '\n');
-      } finally {
-        db.close();
-      }
+      });
     });
 
   program
@@ -306,12 +301,7 @@ export function registerAdvisories(program: Command): void {
     .option('-c, --config <dir>', configOptionHelp)
     .option('--list <name>', 'the list, where the id exists on several')
     .action(async (advisoryId: string, options: { config?: string; list?: string; to: string }) => {
-      const opened = await openConfigured(options.config);
-      if (!opened) return;
-      const { config, db } = opened;
-      try {
-        const found = resolveAdvisory(db, advisoryId, options.list);
-        if (!found) return;
+      await withAdvisory(options, advisoryId, async ({ config, db, advisory: found }) => {
         const list = config.lists.get(found.list);
         const member = list?.members.find((candidate) => candidate.address === options.to.toLowerCase());
         if (!list || !member) {
@@ -326,8 +316,6 @@ export function registerAdvisories(program: Command): void {
         const outcome = await sendRevision(db, list, listKey, found, [member], 'resend', new Date());
         if (outcome.queued.length === 1) process.stdout.write(`Revision ${found.revision} of ${found.advisoryId} queued for ${member.address}.\n`);
         else fail(`not sent to ${member.address}: ${outcome.withheld[0]?.reason ?? 'the advisory changed meanwhile; try again'}`);
-      } finally {
-        db.close();
-      }
+      });
     });
 }
