@@ -34,7 +34,7 @@ export { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
 /** The pipeline's threads that open (decrypt, verify) posts: they load the list keys themselves, from dataDir. */
 const openPoolFor = (context: DaemonContext) => () => {
   const { server } = context.config();
-  return createOpenPool({ dataDir: server.dataPath, domain: server.domain, algorithm: server.keys.algorithm, passphrase: keyPassphrase(server) });
+  return createOpenPool({ dataDir: server.dataPath, passphrase: keyPassphrase(server) });
 };
 
 // ─── Components other modules plug in, one line each, in start order ───────────────────────────────
