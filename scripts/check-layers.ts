@@ -82,6 +82,7 @@ export const tableOwners: Record<string, string> = {
   subscribers: 'lists/subscribers.ts',
   subscription_tokens: 'lists/subscribers.ts',
   post_counts: 'lists/stages/limit-rate.ts',
+  notice_counts: 'lists/reply-budget.ts',
   seen_posts: 'lists/replay-marks.ts',
   accepted_signatures: 'lists/replay-marks.ts',
   archive_entries: 'archive/',

@@ -86,6 +86,15 @@ export const serverSchema = z.strictObject({
   signatures: z
     .strictObject({ maxAgeHours: z.number().positive().default(72) })
     .default({ maxAgeHours: 72 }),
+  /** Automatic mail a list sends (src/lists/reply-budget.ts): a flood must not become a flood of signed replies. */
+  notices: z
+    .strictObject({
+      /** Automatic replies (refusals, -request and -sendkey answers, confirmations) to one address, per list and day. */
+      autoRepliesPerAddressPerDay: z.number().int().positive().default(10),
+      /** Notices to a list's admins about refused posts, per hour. */
+      refusalNoticesPerListPerHour: z.number().int().positive().default(30),
+    })
+    .default({ autoRepliesPerAddressPerDay: 10, refusalNoticesPerListPerHour: 30 }),
   admins: z.array(email).min(1),
   /** DKIM-sign every outgoing copy with the key in DATADIR/dkim/SELECTOR.key (`embargo dkim generate`). */
   dkim: z

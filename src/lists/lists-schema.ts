@@ -74,4 +74,18 @@ export const listMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 'lists-003-notice-counts',
+    sql: `
+      -- Automatic mail a list sent, for its limits (src/lists/reply-budget.ts): replies to one address per day, refusal
+      -- notices to its admins per hour. The address is kept as a digest: the table only ever needs to count it.
+      CREATE TABLE notice_counts (
+        list TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        address_digest TEXT NOT NULL,
+        sent_at INTEGER NOT NULL
+      );
+      CREATE INDEX notice_counts_address ON notice_counts(list, kind, address_digest, sent_at);
+    `,
+  },
 ];

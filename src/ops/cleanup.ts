@@ -1,5 +1,7 @@
 // Daily job: deletes finished spool rows and old outbound rows (delivered and dead letters) past their retention time.
 import { forgetDecidedWithoutMessage } from '../lists/moderation.ts';
+import { forgetNoticeCountsBefore } from '../lists/reply-budget.ts';
+import { forgetPostCountsBefore } from '../lists/stages/limit-rate.ts';
 import { cleanupOutbound } from '../smtp/outbound.ts';
 import { createSpool } from '../smtp/spool.ts';
 import { metrics } from '../util/metrics.ts';
@@ -11,6 +13,8 @@ export interface CleanupResult {
   outboundRows: number;
   moderationRows: number;
   keyReminders: number;
+  /** Counts kept for the limits on posts and automatic mail, past their periods. */
+  limitCounts: number;
 }
 
 /**
@@ -27,7 +31,9 @@ export function runCleanup(services: JobServices, now: Date): CleanupResult {
     const moderationRows = forgetDecidedWithoutMessage(db);
     // Reminder records only matter for a week; a month keeps them readable for an admin looking back.
     const keyReminders = forgetRemindersBefore(db, now.getTime() - 30 * dayMs);
-    return { spoolRows, outboundRows, moderationRows, keyReminders };
+    // The longest period a limit counts over is a day (automatic replies per address).
+    const limitCounts = forgetNoticeCountsBefore(db, now.getTime() - dayMs) + forgetPostCountsBefore(db, now.getTime() - dayMs);
+    return { spoolRows, outboundRows, moderationRows, keyReminders, limitCounts };
   })();
   metrics.increment('embargo_cleanup_deleted_total', { table: 'spool' }, result.spoolRows, 'Rows deleted by the cleanup job');
   metrics.increment('embargo_cleanup_deleted_total', { table: 'outbound' }, result.outboundRows, 'Rows deleted by the cleanup job');

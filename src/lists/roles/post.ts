@@ -6,6 +6,7 @@ import { recordHold, markDecisionDone } from '../moderation.ts';
 import type { HeldPost } from '../moderation.ts';
 import { adminAddresses, buildNotice, moderatorAddresses } from '../notices.ts';
 import { postPipeline, runPipeline, stages } from '../pipeline.ts';
+import { takeNoticeBudget } from '../reply-budget.ts';
 import type { Stage, StageId } from '../pipeline.ts';
 import { rejectionSummary, rejectionText } from '../rejections.ts';
 import { listLabel, metrics } from '../../util/metrics.ts';
@@ -54,7 +55,7 @@ async function bounce(context: MessageContext, code: Parameters<typeof rejection
   const now = services.now();
   const sender = context.envelopeFrom.toLowerCase();
   const ours = sender.endsWith(`@${config.server.domain.toLowerCase()}`);
-  if (sender && !ours) {
+  if (sender && !ours && takeNoticeBudget(context, 'reply', sender)) {
     context.outgoing.push(
       ...(await buildNotice(config, list, listKey, {
         to: [sender],
@@ -66,8 +67,9 @@ async function bounce(context: MessageContext, code: Parameters<typeof rejection
       }, now)),
     );
   }
-  // A flood of over-limit posts to a public list is not news for the admins, only for the metrics.
-  if (code === 'rate-limited') return;
+  // A flood of over-limit posts to a public list is not news for the admins, only for the metrics; nor is any flood
+  // of refusals past the first notices of the hour (the spool keeps each one with its reason).
+  if (code === 'rate-limited' || !takeNoticeBudget(context, 'refusal')) return;
   context.outgoing.push(
     ...(await buildNotice(config, list, listKey, {
       to: adminAddresses(config, list),

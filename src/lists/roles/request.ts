@@ -11,6 +11,7 @@ import { memberKey, signingMembers } from '../keyring.ts';
 import { attachedMessage, textAttachment } from '../mime.ts';
 import { decide, getHeld } from '../moderation.ts';
 import { buildNotice } from '../notices.ts';
+import { takeNoticeBudget } from '../reply-budget.ts';
 import { detectLoop } from '../stages/detect-loop.ts';
 import { applyToken, findToken, insertToken, isSubscribed, newToken, tokenLifetimeMs } from '../subscribers.ts';
 import { listAddressFor } from '../addresses.ts';
@@ -29,6 +30,8 @@ interface RequestState {
   privateAttachments: Buffer[];
   subjectSigned: boolean;
   opened: crypto.OpenedMessage | null;
+  /** Within the list's daily limit of automatic replies to replyTo: the commands run either way, the replies only then. */
+  mayReply: boolean;
 }
 
 export async function handleRequest(context: MessageContext): Promise<RoleOutcome> {
@@ -75,11 +78,14 @@ export async function handleRequest(context: MessageContext): Promise<RoleOutcom
     transcript: [],
     privateAttachments: [],
     opened: opened.ok ? opened.message : null,
+    mayReply: takeNoticeBudget(context, 'reply', replyTo),
   };
   if (commands.length === 0) commands.push({ name: 'help', args: [], line: '(no command found)', source: 'body' });
   for (const command of commands) await run(state, command);
   if (unknown.length > 0) state.transcript.push('', `Ignored ${unknown.length} line(s) that are not commands. Send "help" for the list of commands.`);
 
+  const done = `request: ${commands.map((command) => command.name).join(', ')}`;
+  if (!state.mayReply) return { state: 'done', outcome: 'done', reason: `${done} (reply withheld: over the daily limit for this address)` };
   context.outgoing.push(
     ...(await buildNotice(context.config, list, context.listKey, {
       to: [replyTo],
@@ -94,7 +100,7 @@ export async function handleRequest(context: MessageContext): Promise<RoleOutcom
       autoSubmitted: 'auto-replied',
     }, context.services.now())),
   );
-  return { state: 'done', outcome: 'done', reason: `request: ${commands.map((command) => command.name).join(', ')}` };
+  return { state: 'done', outcome: 'done', reason: done };
 }
 
 async function fingerprintMatches(member: Member, fingerprint: string | undefined): Promise<boolean> {
@@ -115,7 +121,7 @@ async function run(state: RequestState, command: Command): Promise<void> {
       transcript.push(helpText(context), '');
       return;
     case 'sendkey':
-      context.outgoing.push(...(await keyReply(context, state.replyTo)));
+      if (state.mayReply) context.outgoing.push(...(await keyReply(context, state.replyTo)));
       transcript.push('The list key is on its way in a separate message.', '');
       return;
     case 'subscribe':
@@ -134,6 +140,8 @@ async function run(state: RequestState, command: Command): Promise<void> {
         transcript.push(`${address} is ${subscribed ? 'already' : 'not'} subscribed to ${list.address}.`, '');
         return;
       }
+      // No confirmation either past the daily limit: subscription requests in someone else's name must not flood them.
+      if (!state.mayReply) return;
       // Double opt-in: only someone who reads mail at that address can confirm.
       const now = services.now().getTime();
       const token = newToken();
@@ -201,7 +209,7 @@ async function run(state: RequestState, command: Command): Promise<void> {
         transcript.push(`No archived message with that Message-ID on ${list.address}.`, '');
         return;
       }
-      if (isPublic) context.outgoing.push(...(await publicCopy(context, state.replyTo, found)));
+      if (isPublic && state.mayReply) context.outgoing.push(...(await publicCopy(context, state.replyTo, found)));
       else state.privateAttachments.push(attachedMessage(found, 'archived.eml'));
       transcript.push('The archived message is attached.', '');
       return;

@@ -2,6 +2,7 @@
 import type { MessageContext } from '../context.ts';
 import { attachedKey } from '../mime.ts';
 import { buildNotice } from '../notices.ts';
+import { takeNoticeBudget } from '../reply-budget.ts';
 import { detectLoop } from '../stages/detect-loop.ts';
 import type { RoleOutcome } from './outcome.ts';
 
@@ -16,6 +17,7 @@ export async function handleSendkey(context: MessageContext): Promise<RoleOutcom
   if (loop.kind === 'discard') return { state: 'discarded', outcome: 'discard', reason: `sendkey: ${loop.reason}` };
   const to = replyAddress(context);
   if (!to) return { state: 'discarded', outcome: 'discard', reason: 'sendkey: no address to reply to' };
+  if (!takeNoticeBudget(context, 'reply', to)) return { state: 'done', outcome: 'done', reason: 'sendkey: reply withheld (over the daily limit for this address)' };
   context.outgoing.push(...(await keyReply(context, to)));
   return { state: 'done', outcome: 'done', reason: 'sendkey: key sent' };
 }

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
+import type { Db } from '../../store/database.ts';
 
 export function limitRate(context: MessageContext): StageResult {
   const { list, services } = context;
@@ -19,4 +20,9 @@ export function limitRate(context: MessageContext): StageResult {
     insert.run(list.name, senderDigest, now);
   });
   return proceed;
+}
+
+/** Forgets posts older than the hourly window (the cleanup job): the table only ever needs the last hour. */
+export function forgetPostCountsBefore(db: Db, before: number): number {
+  return db.prepare('DELETE FROM post_counts WHERE posted_at < ?').run(before).changes;
 }
