@@ -14,28 +14,30 @@ export const layers: Record<string, readonly string[]> = {
   // SQLite: opens the file and runs the migrations it is handed.
   'store/': [],
   'util/': [],
+  // The one byte-exact MIME reader and transfer decoding: a toolkit every area may use, standing only on util/.
+  'mime/': ['util/'],
   // OpenPGP: the only area that imports openpgp.
-  'crypto/': ['util/'],
-  'config/': ['crypto/', 'util/'],
+  'crypto/': ['mime/', 'util/'],
+  'config/': ['crypto/', 'mime/', 'util/'],
   // Transport (SMTP intake, delivery client, DSN reading) and, for now, the spool and outbound queues: never the domain.
-  'smtp/': ['config/', 'store/', 'util/'],
+  'smtp/': ['config/', 'mime/', 'store/', 'util/'],
   // The domain: the archive under the list engine; neither imports smtp/.
-  'archive/': ['component.ts', 'config/', 'crypto/', 'store/', 'util/'],
-  'lists/': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'store/', 'util/'],
+  'archive/': ['component.ts', 'config/', 'crypto/', 'mime/', 'store/', 'util/'],
+  'lists/': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'mime/', 'store/', 'util/'],
   // Advisories of announce lists: revisions, releases, the audit trail. They write list mail with the list engine's
   // notice builder, and queue their own copies (catch-up, publication) on the outbound queue, which lives in smtp/.
-  'advisories/': ['archive/', 'component.ts', 'config/', 'crypto/', 'lists/', 'smtp/', 'store/', 'util/'],
+  'advisories/': ['archive/', 'component.ts', 'config/', 'crypto/', 'lists/', 'mime/', 'smtp/', 'store/', 'util/'],
   // The public web reads the archive, nothing of the list engine or of SMTP.
-  'web/': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'store/', 'util/'],
+  'web/': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'mime/', 'store/', 'util/'],
   // Scheduled jobs: a runner over the domain and the queues.
-  'ops/': ['component.ts', 'config/', 'crypto/', 'lists/', 'smtp/', 'store/', 'util/'],
+  'ops/': ['component.ts', 'config/', 'crypto/', 'lists/', 'mime/', 'smtp/', 'store/', 'util/'],
   // Wiring: what a daemon part is and is handed, where state lives, the migrations in order, the daemon itself.
   'component.ts': ['config/', 'crypto/', 'smtp/', 'store/', 'util/'],
   'data-dir.ts': ['config/', 'crypto/'],
   'schema.ts': ['advisories/', 'archive/', 'lists/', 'ops/', 'smtp/', 'store/'],
-  'daemon.ts': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'ops/', 'schema.ts', 'smtp/', 'store/', 'util/', 'web/'],
+  'daemon.ts': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'mime/', 'ops/', 'schema.ts', 'smtp/', 'store/', 'util/', 'web/'],
   // The command line uses the modules directly; only `serve` loads the daemon, so other commands start fast.
-  'cli/': ['advisories/', 'archive/', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'ops/', 'schema.ts', 'smtp/', 'store/', 'util/'],
+  'cli/': ['advisories/', 'archive/', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'mime/', 'ops/', 'schema.ts', 'smtp/', 'store/', 'util/'],
   'cli/commands/serve.ts': ['config/', 'daemon.ts', 'util/'],
 };
 

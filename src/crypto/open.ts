@@ -7,19 +7,9 @@ import { BEGIN_SIGNED, onlyClearsigned, readClearsigned } from './cleartext.ts';
 import { installDecompressionLimits } from './decompression.ts';
 import { replacedListKeys, unlockedListKey, type UnlockedListKey } from './list-keys.ts';
 import { checkMemberKey, openpgpKeyOf } from './member-keys.ts';
-import {
-  canonicalCrlf,
-  contentEntity,
-  decodeBody,
-  fileEntity,
-  fileNameOf,
-  headerValue,
-  isContentHeader,
-  mixedOf,
-  parseMime,
-  type MimeEntity,
-  type MimeHeader,
-} from './mime.ts';
+import { canonicalCrlf, contentEntity, fileEntity, isContentHeader, mixedOf } from './mime.ts';
+import { decodeBody } from '../mime/decode.ts';
+import { fileNameOf, headerValue, parseMime, type MimeEntity, type MimeHeader } from '../mime/read.ts';
 import { errorMessage } from '../util/errors.ts';
 
 installDecompressionLimits();

@@ -1,5 +1,6 @@
 // Outgoing OpenPGP: per-recipient PGP/MIME fan-out (payload encrypted and armored once, one PKESK per copy), list-signed MIME, archive encryption.
 import { randomBytes } from 'node:crypto';
+import libmime from 'libmime';
 import * as openpgp from 'openpgp';
 import type { ListKey, SealInput, SealedCopy, SealedFanout } from './index.ts';
 import {
@@ -44,19 +45,9 @@ function boundaryFor(prefix: string, content: Buffer): string {
 const ASCII = /^[\x20-\x7e\t]*$/;
 const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'reply-to', 'sender']);
 
-/** RFC 2047 encoded words of at most 36 UTF-8 octets (60 characters) each (whole characters), folded onto continuation lines. */
+/** RFC 2047 B-encoded words of whole characters, at most 36 UTF-8 octets (60 characters) each, folded onto continuation lines. */
 function encodeWords(text: string): string {
-  const words: string[] = [];
-  let current = '';
-  for (const character of text) {
-    if (Buffer.byteLength(current + character, 'utf8') > 36) {
-      words.push(current);
-      current = '';
-    }
-    current += character;
-  }
-  if (current) words.push(current);
-  return words.map((word) => `=?UTF-8?B?${Buffer.from(word, 'utf8').toString('base64')}?=`).join('\r\n ');
+  return libmime.encodeWord(text, 'B', 60).replace(/\?= =\?/g, '?=\r\n =?');
 }
 
 /**

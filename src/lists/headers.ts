@@ -1,52 +1,21 @@
 // Reads and writes RFC 5322 header blocks: split head from body, unfold, look up fields, parse addresses.
 import addressparser from 'nodemailer/lib/addressparser';
 import libmime from 'libmime';
+import { fieldName, fieldText, scanHeader } from '../mime/read.ts';
 
 export type HeaderList = Array<[string, string]>;
 
 export interface SplitMessage {
-  /** Unfolded header fields in order, names as written, values trimmed. */
+  /** Header fields in order, names as written, values as fieldText gives them (unfolded, trimmed, UTF-8). */
   headers: HeaderList;
   /** Everything after the blank line. */
   body: Buffer;
 }
 
-/** Splits a raw message (or MIME entity) into its unfolded header fields and its body. */
+/** A raw message (or MIME entity) as text fields for the list engine, read by the one MIME reader. */
 export function splitMessage(raw: Buffer): SplitMessage {
-  let end = -1;
-  let bodyStart = raw.length;
-  // An entity may have no header fields at all (a plain RFC 5322 body turned into a MIME part): it starts with the blank line.
-  if (raw[0] === 0x0a || (raw[0] === 0x0d && raw[1] === 0x0a)) {
-    return { headers: [], body: raw.subarray(raw[0] === 0x0a ? 1 : 2) };
-  }
-  for (let index = 0; index < raw.length; index++) {
-    if (raw[index] !== 0x0a) continue;
-    if (raw[index + 1] === 0x0a) {
-      end = index;
-      bodyStart = index + 2;
-      break;
-    }
-    if (raw[index + 1] === 0x0d && raw[index + 2] === 0x0a) {
-      end = index;
-      bodyStart = index + 3;
-      break;
-    }
-  }
-  const head = raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
-  const headers: HeaderList = [];
-  for (const line of head.split(/\r?\n/)) {
-    if (/^[ \t]/.test(line) && headers.length > 0) {
-      const last = headers[headers.length - 1];
-      last[1] = `${last[1]} ${line.trim()}`;
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
-  }
-  // Header bytes were read as latin1 so nothing is lost; values that were UTF-8 are re-read as UTF-8.
-  for (const field of headers) field[1] = Buffer.from(field[1], 'latin1').toString('utf8');
-  return { headers, body: raw.subarray(bodyStart) };
+  const { fields, bodyStart } = scanHeader(raw);
+  return { headers: fields.map((field) => [fieldName(raw, field), fieldText(raw, field)]), body: raw.subarray(bodyStart) };
 }
 
 export function headerValue(headers: HeaderList, name: string): string | undefined {

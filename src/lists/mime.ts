@@ -1,5 +1,6 @@
 // Builds the small MIME entities the list writes itself: text parts, multipart/mixed wrappers, attached originals.
 import { randomBytes } from 'node:crypto';
+import * as qp from 'nodemailer/lib/qp';
 
 function boundary(): string {
   return `embargo-${randomBytes(12).toString('hex')}`;
@@ -13,33 +14,8 @@ export function textEntity(text: string): Buffer {
     return Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${normalized}\r\n`);
   }
   return Buffer.from(
-    `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${quotedPrintable(normalized)}\r\n`,
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${qp.wrap(qp.encode(normalized), 76)}\r\n`,
   );
-}
-
-function quotedPrintable(text: string): string {
-  const lines = text.split('\r\n');
-  return lines
-    .map((line) => {
-      let encoded = '';
-      for (const byte of Buffer.from(line, 'utf8')) {
-        const char = String.fromCharCode(byte);
-        encoded += (byte >= 33 && byte <= 126 && char !== '=') || byte === 32 ? char : `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-      }
-      if (encoded.endsWith(' ')) encoded = `${encoded.slice(0, -1)}=20`;
-      const chunks: string[] = [];
-      while (encoded.length > 75) {
-        let cut = 75;
-        // Never split an =XX escape across a soft line break.
-        const escape = encoded.lastIndexOf('=', cut);
-        if (escape > cut - 3) cut = escape;
-        chunks.push(`${encoded.slice(0, cut)}=`);
-        encoded = encoded.slice(cut);
-      }
-      chunks.push(encoded);
-      return chunks.join('\r\n');
-    })
-    .join('\r\n');
 }
 
 /** An attached message (message/rfc822), e.g. the original of a rejected post for the admins. */

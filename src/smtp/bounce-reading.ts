@@ -1,6 +1,8 @@
 // Reads a message sent to a VERP address: an RFC 3464 delivery report when it is one, otherwise a plain bounce by its text.
 // Synchronous and bounded: bounces come from strangers' servers, so only the first part of a big message is looked at
 // (the report part always comes before the returned original), with limits on depth and parts.
+import { decodeBody, type TransferEncoded } from '../mime/decode.ts';
+import { fieldName, fieldText, parseContentType, scanHeader, splitMultipart, type ContentType } from '../mime/read.ts';
 
 export type BounceKind = 'dsn' | 'plain';
 
@@ -17,111 +19,60 @@ const maxInspectedBytes = 1 << 20;
 const maxDepth = 6;
 const maxParts = 64;
 
-interface MimeEntity {
+/** A part as the bounce rules read it: header fields as text (names lower-cased, repeats kept in order) over the MIME reader's structure. */
+interface BouncePart extends TransferEncoded {
   headers: Map<string, string[]>;
-  body: Buffer;
+  contentType: ContentType;
 }
 
 /** Classifies a message sent to a VERP address: an RFC 3464 report when it is one, otherwise a plain bounce by its text. */
 export function classifyBounce(raw: Buffer): BounceReading {
-  const message = parseEntity(raw.subarray(0, maxInspectedBytes));
+  const message = readPart(raw.subarray(0, maxInspectedBytes));
   const report = findDeliveryStatus(message, 0, { parts: 0 });
   if (report) return readDeliveryStatus(report);
   return readPlainBounce(message);
 }
 
-function parseEntity(raw: Buffer): MimeEntity {
-  const separator = findHeaderEnd(raw);
-  const headerText = raw.subarray(0, separator.start).toString('latin1');
-  const body = raw.subarray(separator.end);
-  return { headers: parseHeaderFields(headerText), body };
+function readPart(raw: Buffer): BouncePart {
+  const { headers, bodyStart } = textFields(raw);
+  const contentType = parseContentType(headers.get('content-type')?.[0]);
+  const transferEncoding = (headers.get('content-transfer-encoding')?.[0] ?? '7bit').toLowerCase();
+  return { headers, contentType, transferEncoding, body: raw.subarray(bodyStart) };
 }
 
-function findHeaderEnd(raw: Buffer): { start: number; end: number } {
-  const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { start: crlf, end: crlf + 4 };
-  if (lf >= 0) return { start: lf, end: lf + 2 };
-  return { start: raw.length, end: raw.length };
-}
-
-/** Header-style fields (mail headers, DSN field groups): unfolded, names lower-cased, repeated names kept in order. */
-function parseHeaderFields(text: string): Map<string, string[]> {
-  const fields = new Map<string, string[]>();
-  const unfolded = text.replace(/\r?\n[ \t]+/g, ' ');
-  for (const line of unfolded.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const values = fields.get(name) ?? [];
-    values.push(value);
-    fields.set(name, values);
+/** Header-style fields (mail headers, DSN field groups) as text, by lower-cased name. */
+function textFields(raw: Buffer): { headers: Map<string, string[]>; bodyStart: number } {
+  const { fields, bodyStart } = scanHeader(raw);
+  const headers = new Map<string, string[]>();
+  for (const field of fields) {
+    const name = fieldName(raw, field).toLowerCase();
+    const values = headers.get(name) ?? [];
+    values.push(fieldText(raw, field));
+    headers.set(name, values);
   }
-  return fields;
+  return { headers, bodyStart };
 }
 
-function header(entity: MimeEntity, name: string): string {
-  return entity.headers.get(name)?.[0] ?? '';
+function header(part: BouncePart, name: string): string {
+  return part.headers.get(name)?.[0] ?? '';
 }
 
-function contentType(entity: MimeEntity): { type: string; parameters: Map<string, string> } {
-  const value = header(entity, 'content-type');
-  const [typePart, ...rest] = value.split(';');
-  const parameters = new Map<string, string>();
-  for (const parameter of rest) {
-    const equals = parameter.indexOf('=');
-    if (equals <= 0) continue;
-    const key = parameter.slice(0, equals).trim().toLowerCase();
-    let parameterValue = parameter.slice(equals + 1).trim();
-    if (parameterValue.startsWith('"') && parameterValue.endsWith('"')) parameterValue = parameterValue.slice(1, -1);
-    parameters.set(key, parameterValue);
-  }
-  return { type: (typePart ?? '').trim().toLowerCase() || 'text/plain', parameters };
-}
-
-function multipartChildren(entity: MimeEntity): MimeEntity[] {
-  const boundary = contentType(entity).parameters.get('boundary');
+function multipartChildren(part: BouncePart): BouncePart[] {
+  const boundary = part.contentType.params.boundary;
   if (!boundary) return [];
-  const text = entity.body.toString('latin1');
-  const delimiter = `--${boundary}`;
-  const children: MimeEntity[] = [];
-  const lines = text.split(/\r?\n/);
-  let current: string[] | null = null;
-  for (const line of lines) {
-    const trimmed = line.trimEnd();
-    if (trimmed === delimiter || trimmed === `${delimiter}--`) {
-      if (current) children.push(parseEntity(Buffer.from(current.join('\r\n'), 'latin1')));
-      if (trimmed.endsWith('--') && trimmed === `${delimiter}--`) {
-        current = null;
-        break;
-      }
-      current = [];
-      if (children.length >= maxParts) break;
-      continue;
-    }
-    current?.push(line);
-  }
-  if (current && current.length) children.push(parseEntity(Buffer.from(current.join('\r\n'), 'latin1')));
-  return children;
+  return splitMultipart(part.body, boundary).slice(0, maxParts).map(readPart);
 }
 
-function decodedBody(entity: MimeEntity): string {
-  const encoding = header(entity, 'content-transfer-encoding').toLowerCase();
-  if (encoding === 'base64') return Buffer.from(entity.body.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('utf8');
-  if (encoding === 'quoted-printable') {
-    const text = entity.body.toString('latin1').replace(/=\r?\n/g, '');
-    return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString('utf8');
-  }
-  return entity.body.toString('utf8');
+function decodedText(part: BouncePart): string {
+  return decodeBody(part).toString('utf8');
 }
 
-function findDeliveryStatus(entity: MimeEntity, depth: number, budget: { parts: number }): MimeEntity | null {
+function findDeliveryStatus(part: BouncePart, depth: number, budget: { parts: number }): BouncePart | null {
   if (depth > maxDepth || ++budget.parts > maxParts) return null;
-  const { type } = contentType(entity);
-  if (type === 'message/delivery-status' || type === 'message/global-delivery-status') return entity;
+  const { type } = part.contentType;
+  if (type === 'message/delivery-status' || type === 'message/global-delivery-status') return part;
   if (!type.startsWith('multipart/')) return null;
-  for (const child of multipartChildren(entity)) {
+  for (const child of multipartChildren(part)) {
     // The returned original (message/rfc822) is not searched: a bounce of a bounce must not count twice.
     const found = findDeliveryStatus(child, depth + 1, budget);
     if (found) return found;
@@ -130,10 +81,11 @@ function findDeliveryStatus(entity: MimeEntity, depth: number, budget: { parts: 
 }
 
 /** RFC 3464: a per-message field group, then one group per recipient with Action, Status and Diagnostic-Code. */
-function readDeliveryStatus(part: MimeEntity): BounceReading {
-  const groups = decodedBody(part)
+function readDeliveryStatus(part: BouncePart): BounceReading {
+  // Groups are split here, not by the header reader: a separating line may hold whitespace, and there may be several.
+  const groups = decodedText(part)
     .split(/\r?\n[ \t]*\r?\n/)
-    .map((group) => parseHeaderFields(group))
+    .map((group) => textFields(Buffer.from(group.trimStart(), 'utf8')).headers)
     .filter((fields) => fields.size > 0);
   const recipients = groups.filter((fields) => fields.has('action') || fields.has('final-recipient'));
   let delayed: BounceReading | null = null;
@@ -165,7 +117,7 @@ const permanentText =
   /(\b5\.\d{1,3}\.\d{1,3}\b|\b55[0-4][ -]|user unknown|unknown user|no such (user|mailbox|recipient)|mailbox (unavailable|not found|does not exist|disabled)|does not exist|recipient address rejected|address rejected|undeliverable|could not be delivered|delivery (has )?failed|permanent(ly)? (error|failure)|account (is )?disabled|not our customer|invalid recipient)/i;
 const delayText = /(delayed|will (be )?retr(y|ied)|still trying|has not yet been delivered|temporar(y|ily) (failure|unavailable|error)|\b4\.\d{1,3}\.\d{1,3}\b)/i;
 
-function readPlainBounce(message: MimeEntity): BounceReading {
+function readPlainBounce(message: BouncePart): BounceReading {
   const subject = header(message, 'subject');
   const text = `${subject}\n${firstText(message, 0)}`.slice(0, 64 * 1024);
   const status = /\b([45]\.\d{1,3}\.\d{1,3})\b/.exec(text)?.[1];
@@ -189,17 +141,17 @@ function readPlainBounce(message: MimeEntity): BounceReading {
 }
 
 /** The first text part's decoded content, or the whole body of a single-part message. */
-function firstText(entity: MimeEntity, depth: number): string {
-  const { type } = contentType(entity);
+function firstText(part: BouncePart, depth: number): string {
+  const { type } = part.contentType;
   if (type.startsWith('multipart/')) {
     if (depth >= maxDepth) return '';
-    for (const child of multipartChildren(entity)) {
+    for (const child of multipartChildren(part)) {
       const text = firstText(child, depth + 1);
       if (text) return text;
     }
     return '';
   }
-  if (type.startsWith('text/')) return decodedBody(entity);
+  if (type.startsWith('text/')) return decodedText(part);
   return '';
 }
 

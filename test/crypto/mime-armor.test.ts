@@ -1,47 +1,14 @@
-// The byte-exact MIME splitter and the armor arithmetic the shared fan-out relies on (CRC-24 combination, packet re-framing).
+// CRLF canonicalisation and the armor arithmetic the shared fan-out relies on (CRC-24 combination, packet re-framing).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { base64LinesOf, combineCrc24, copyFraming, crc24, crc24ZeroOperator, readPacket, sharedFraming, SEIPD_TAG_OCTET } from '../../src/crypto/armor.ts';
-import { canonicalCrlf, decodeQuotedPrintable, parseMime, splitMultipart } from '../../src/crypto/mime.ts';
+import { canonicalCrlf } from '../../src/crypto/mime.ts';
 
-const limits = { maxDepth: 10, maxParts: 50 };
-
-describe('MIME splitter', () => {
-  it('returns each part as the exact bytes between delimiters; the line break before a delimiter belongs to it', () => {
-    const body = Buffer.from('preamble\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n\r\n--b \r\n\r\ntwo\r\n--b--\r\nepilogue\r\n');
-    const parts = splitMultipart(body, 'b');
-    expect(parts.map((part) => part.toString())).toEqual(['Content-Type: text/plain\r\n\r\none\r\n', '\r\ntwo']);
-  });
-
-  it('does not split on a longer boundary that starts with this one, nor mid-line', () => {
-    const body = Buffer.from('--b\r\nA\r\n--bb\r\nx --b\r\n--b--\r\n');
-    expect(splitMultipart(body, 'b').map((part) => part.toString())).toEqual(['A\r\n--bb\r\nx --b']);
-  });
-
-  it('handles LF-only messages and parses nested structure with headers unfolded', () => {
-    const raw = Buffer.from('Subject: a\n  folded\nContent-Type: multipart/mixed;\n boundary="x"\n\n--x\nContent-Type: text/plain\n\nhi\n--x--\n');
-    const parsed = parseMime(raw, limits);
-    expect(parsed.ok).toBe(true);
-    if (!parsed.ok) return;
-    expect(parsed.entity.headers[0].value).toBe('a  folded'); // RFC 5322 unfolding removes only the line break
-    expect(parsed.entity.contentType).toEqual({ type: 'multipart/mixed', params: { boundary: 'x' } });
-    expect(parsed.entity.children[0].raw.toString()).toBe('Content-Type: text/plain\n\nhi');
-    expect(parsed.entity.children[0].body.toString()).toBe('hi');
-  });
-
+describe('CRLF canonical form', () => {
   it('canonicalises bare LF to CRLF and leaves CRLF alone', () => {
     expect(canonicalCrlf(Buffer.from('a\nb\r\nc\n')).toString()).toBe('a\r\nb\r\nc\r\n');
     const already = Buffer.from('a\r\nb');
     expect(canonicalCrlf(already)).toBe(already);
-  });
-
-  it('decodes quoted-printable soft breaks and escapes', () => {
-    expect(decodeQuotedPrintable(Buffer.from('a=3Db=\r\nc =C3=BC\r\n')).toString('utf8')).toBe('a=bc ü\r\n');
-  });
-
-  it('reports a multipart without boundary as malformed', () => {
-    const parsed = parseMime(Buffer.from('Content-Type: multipart/mixed\r\n\r\nx'), limits);
-    expect(parsed.ok ? 'ok' : parsed.error.code).toBe('malformed');
   });
 });
 

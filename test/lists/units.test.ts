@@ -4,6 +4,7 @@ import type { Config, ListConfig } from '../../src/config/types.ts';
 import { parseCommands } from '../../src/lists/commands.ts';
 import type { MessageContext } from '../../src/lists/context.ts';
 import { firstMailbox, messageIdOf, splitMessage } from '../../src/lists/headers.ts';
+import { textEntity } from '../../src/lists/mime.ts';
 import { listHeaders, rewrittenFrom } from '../../src/lists/outgoing-headers.ts';
 import { postPipeline } from '../../src/lists/pipeline.ts';
 import { rejectionText } from '../../src/lists/rejections.ts';
@@ -12,6 +13,7 @@ import { applyToken, confirmedSubscribers, findToken, insertToken } from '../../
 import { openDatabase } from '../../src/store/database.ts';
 import { migrations } from '../../src/schema.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { simpleParser } from 'mailparser';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -103,6 +105,17 @@ describe('headers', () => {
     const announceFields = Object.fromEntries(listHeaders(config(announce), announce));
     expect(announceFields['List-Post']).toBe('NO');
     expect(announceFields['List-Archive']).toBeUndefined();
+  });
+});
+
+describe('text entities', () => {
+  it('send plain short ASCII as 7bit, and anything else as quoted-printable lines of at most 76 that decode to the text', async () => {
+    expect(textEntity('Held for moderation.\nReason: too big').toString()).toContain('Transfer-Encoding: 7bit\r\n\r\nHeld for moderation.\r\nReason: too big\r\n');
+    const text = `Grüße — ${'ü'.repeat(90)}\n\tindented, trailing space \n${'x'.repeat(200)}`;
+    const entity = textEntity(text);
+    expect(entity.toString()).toContain('Content-Transfer-Encoding: quoted-printable\r\n');
+    expect(Math.max(...entity.toString().split('\r\n').map((line) => line.length))).toBeLessThanOrEqual(76);
+    expect((await simpleParser(entity)).text).toBe(`${text}\n`);
   });
 });
 
