@@ -154,7 +154,8 @@ export interface SealInput {
 
 export { ensureListKey, importListKey, listKeyFile, generateMemberKey, sha1SelfSignatures, refreshListKeySignatures } from './list-keys.ts';
 export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, encryptionPacketOf, KeyReadError } from './member-keys.ts';
-export { openMessage, DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './open.ts';
+export { openMessage } from './open.ts';
+export { DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './policy.ts';
 export { selfTestListKey, type SelfTestResult } from './self-test.ts';
 export {
   sealFanout,

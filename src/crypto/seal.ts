@@ -16,7 +16,8 @@ import {
   readPacket,
   sharedFramingPieces,
 } from './armor.ts';
-import { compatibleConfig, replacedListKeys, unlockedListKey } from './list-keys.ts';
+import { replacedListKeys, unlockedListKey } from './list-keys.ts';
+import { compatibleConfig } from './policy.ts';
 import { wrapSessionKey } from './ecdh-wrap.ts';
 import { encryptionPacketOf, openpgpKeyOf } from './member-keys.ts';
 
