@@ -12,8 +12,8 @@ export class CompressionRatioError extends Error {
 export type OpenpgpFailureKind = 'decompressed-size' | 'compression-ratio' | 'no-session-key' | 'integrity';
 
 /**
- * openpgp.js 6 throws plain Errors for these (it exports no error type but GrammarError and the packet parsing
- * ones), so they are recognised by their exact text. Each is produced from real input in
+ * openpgp.js 6 throws plain Errors for these (the only error type it exports is GrammarError, for malformed packet
+ * sequences), so they are recognised by their exact text. Each is produced from real input in
  * test/crypto/errors.test.ts: a change of wording in openpgp.js fails there, not silently in production.
  * Left out: 'Session key decryption failed.' (only thrown when no key was tried at all, which our callers never
  * do) and 'integrity check failed' (the AES key unwrap that node never uses: WebCrypto's AES-KW is there).
@@ -31,7 +31,7 @@ const OPENPGP_MESSAGES: ReadonlyMap<string, OpenpgpFailureKind> = new Map([
   ['Key Data Integrity failed', 'integrity'],
 ]);
 
-/** The error and the causes openpgp.js chained to it (util.wrapError keeps the original as `cause`). */
+/** The error and the causes openpgp.js chained to it (util.wrapError keeps the original as `cause`); bounded, as causes can form a cycle. */
 function chainOf(error: unknown): unknown[] {
   const chain: unknown[] = [];
   for (let current = error; current !== undefined && current !== null && chain.length < 10; current = (current as { cause?: unknown }).cause) {

@@ -9,7 +9,7 @@ import type { Limits } from './index.ts';
  */
 export const compatibleConfig: openpgp.PartialConfig = { v6Keys: false, aeadProtect: false };
 
-/** Re-signed self-signatures use SHA-512: Sequoia (sq) rejects SHA-1 self-signatures, and SHA-512 is what gpg prefers. */
+/** Re-signed self-signatures use SHA-512: Sequoia (sq) rejects SHA-1 self-signatures, the reason to re-sign at all. */
 export const refreshSignaturesConfig: openpgp.PartialConfig = { ...compatibleConfig, preferredHashAlgorithm: openpgp.enums.hash.sha512 };
 
 /** A self-signature made with this hash is weak: members on Sequoia cannot use the key. */
