@@ -9,11 +9,10 @@ import {
   generateMemberKey,
   parseMemberKey,
   sealFanout,
-  sealFanoutNaive,
-  setNativeCurve25519,
   type ListKey,
   type Recipient,
   type SealInput,
+  type SealOptions,
 } from '../src/crypto/index.ts';
 import type { BenchRow } from './types.ts';
 
@@ -114,10 +113,10 @@ export async function run(): Promise<BenchRow[]> {
     const recipientsOf = async (kind: KeyKind, count: number): Promise<Recipient[]> =>
       Promise.all(armored[kind].slice(0, count).map(async (text, index) => ({ address: `member${index}@${kind}.bench.example`, key: await parseMemberKey(text) })));
 
-    const sharedTime = async (input: SealInput): Promise<number> => {
-      await sealFanout(input); // warm-up: key caches, JIT
+    const sharedTime = async (input: SealInput, options: SealOptions = {}): Promise<number> => {
+      await sealFanout(input, options); // warm-up: key caches, JIT
       const times: number[] = [];
-      for (let runIndex = 0; runIndex < RUNS; runIndex += 1) times.push(await timed(() => sealFanout(input)));
+      for (let runIndex = 0; runIndex < RUNS; runIndex += 1) times.push(await timed(() => sealFanout(input, options)));
       return median(times);
     };
     const marginal = new Map<string, number>();
@@ -135,7 +134,7 @@ export async function run(): Promise<BenchRow[]> {
         const sample = Math.min(count, size.bytes >= 1024 * 1024 ? 10 : 100);
         const naiveInput = inputOf(listKey, input.content, recipients.slice(0, sample));
         const naiveRuns: number[] = [];
-        for (let runIndex = 0; runIndex < (sample * size.bytes >= 1024 * 1024 * 10 ? 1 : 3); runIndex += 1) naiveRuns.push(await timed(() => sealFanoutNaive(naiveInput)));
+        for (let runIndex = 0; runIndex < (sample * size.bytes >= 1024 * 1024 * 10 ? 1 : 3); runIndex += 1) naiveRuns.push(await timed(() => sealFanout(naiveInput, { strategy: 'per-recipient' })));
         const naive = (median(naiveRuns) * count) / sample;
         const target = TARGETS[scenario];
         rows.push({
@@ -161,13 +160,8 @@ export async function run(): Promise<BenchRow[]> {
     }
     // The same shared path with openpgp.js doing the Curve25519 wrap (WebCrypto per call), to show what the node:crypto wrap saves.
     const thousand = await recipientsOf('curve25519', 1000);
-    setNativeCurve25519(false);
-    try {
-      const total = await sharedTime(inputOf(listKey, contentOf(100 * 1024), thousand));
-      rows.push({ scenario: 'curve25519 1000 x 100 KiB', metric: 'total, openpgp.js session-key wrap', value: total, unit: 'ms' });
-    } finally {
-      setNativeCurve25519(true);
-    }
+    const total = await sharedTime(inputOf(listKey, contentOf(100 * 1024), thousand), { curve25519Wrap: 'openpgp' });
+    rows.push({ scenario: 'curve25519 1000 x 100 KiB', metric: 'total, openpgp.js session-key wrap', value: total, unit: 'ms' });
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -1,18 +1,8 @@
 // Compression-bomb refusal by ratio: openpgp.js's Compressed Data packets are checked on their first MiB before they are inflated.
 import { constants, inflateRawSync, inflateSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
-
-/**
- * More decompressed bytes than this many times the compressed ones is a bomb. Text, patches and logs compress 3–20:1
- * and deflate cannot exceed about 1,030:1, which is where bombs of zeros sit (gpg -z 6 on 200 MB of zeros: about 800:1).
- */
-export const MAX_COMPRESSION_RATIO = 200;
-
-/** The ratio is judged once this much has been decompressed; anything smaller is cheap whatever its ratio. */
-export const RATIO_PROBE_BYTES = 1024 * 1024;
-
-/** The phrase classifyOpenpgpError (open.ts) looks for, plus a word that says which limit refused it. */
-export const RATIO_REFUSAL = `Maximum decompressed message size exceeded: compression ratio above ${MAX_COMPRESSION_RATIO}:1`;
+import { CompressionRatioError, openpgpFailureKind } from './errors.ts';
+import { MAX_COMPRESSION_RATIO, RATIO_PROBE_BYTES } from './policy.ts';
 
 /** openpgp.js keeps a packet's unread body in its own ArrayStream (an Array of chunks with a readToEnd method). */
 interface ChunkArray {
@@ -71,14 +61,14 @@ export function installDecompressionLimits(): void {
     const compressed = this.compressed;
     if (!(compressed instanceof Uint8Array)) return original.call(this, config);
     const algorithm = openpgp.enums.read(openpgp.enums.compression, this.algorithm) as string;
-    if (prefixExceedsRatio(compressed, algorithm)) throw new Error(RATIO_REFUSAL);
+    if (prefixExceedsRatio(compressed, algorithm)) throw new CompressionRatioError();
     const ratioCap = Math.max(RATIO_PROBE_BYTES, compressed.length * MAX_COMPRESSION_RATIO);
     if (ratioCap >= config.maxDecompressedMessageSize) return original.call(this, config);
     try {
       return await original.call(this, { ...config, maxDecompressedMessageSize: ratioCap });
     } catch (error) {
       // The cap that refused it was the ratio, not the configured size: say so.
-      if (error instanceof Error && /decompressed (message )?size/i.test(error.message)) throw new Error(RATIO_REFUSAL);
+      if (openpgpFailureKind(error) === 'decompressed-size') throw new CompressionRatioError();
       throw error;
     }
   };

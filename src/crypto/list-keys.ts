@@ -3,6 +3,7 @@ import { chmod, mkdir, open, readFile, readdir, rename, writeFile, access } from
 import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import type { ListKey } from './index.ts';
+import { WEAK_SELF_SIGNATURE_HASH, compatibleConfig, keyGeneration, refreshSignaturesConfig } from './policy.ts';
 
 /** Everything src/crypto needs to act as one list; looked up by the fingerprint in a ListKey. */
 export interface UnlockedListKey {
@@ -13,9 +14,6 @@ export interface UnlockedListKey {
 }
 
 const unlocked = new Map<string, UnlockedListKey>();
-
-/** Keys are v4 so that GnuPG 2.2 (many members) reads them; SEIPDv1 for the same reason. */
-export const compatibleConfig: openpgp.PartialConfig = { v6Keys: false, aeadProtect: false };
 
 export function listKeyFile(dataDir: string, listName: string): string {
   return join(dataDir, 'keys', `${listName}.secret.asc`);
@@ -164,10 +162,13 @@ export async function ensureListKey(options: {
       { name: `${listName} mailing list requests`, email: `${listName}-request@${domain}` },
       { name: `${listName} mailing list owners`, email: `${listName}-owner@${domain}` },
     ];
-    const generated =
-      options.algorithm === 'rsa4096'
-        ? await openpgp.generateKey({ type: 'rsa', rsaBits: 4096, userIDs, passphrase: options.passphrase, format: 'armored', config: compatibleConfig })
-        : await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs, passphrase: options.passphrase, format: 'armored', config: compatibleConfig });
+    const generated = await openpgp.generateKey({
+      ...keyGeneration(options.algorithm ?? 'curve25519'),
+      userIDs,
+      passphrase: options.passphrase,
+      format: 'armored',
+      config: compatibleConfig,
+    });
     await writePrivate(file, generated.privateKey);
     await writeFile(join(directory, `${listName}.public.asc`), generated.publicKey, { mode: 0o644 });
     return unlock(origin, generated.privateKey);
@@ -222,10 +223,7 @@ export async function generateMemberKey(options: {
   algorithm?: 'curve25519' | 'rsa3072' | 'rsa4096';
 }): Promise<{ armoredPublicKey: string; armoredSecretKey: string }> {
   const userIDs = [{ email: options.address }];
-  const generated =
-    options.algorithm === 'rsa3072' || options.algorithm === 'rsa4096'
-      ? await openpgp.generateKey({ type: 'rsa', rsaBits: options.algorithm === 'rsa3072' ? 3072 : 4096, userIDs, format: 'armored', config: compatibleConfig })
-      : await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs, format: 'armored', config: compatibleConfig });
+  const generated = await openpgp.generateKey({ ...keyGeneration(options.algorithm ?? 'curve25519'), userIDs, format: 'armored', config: compatibleConfig });
   return { armoredPublicKey: generated.publicKey, armoredSecretKey: generated.privateKey };
 }
 
@@ -240,11 +238,11 @@ export async function sha1SelfSignatures(armoredKey: string): Promise<string[]> 
   const weak: string[] = [];
   for (const user of key.users) {
     const signature = newest(user.selfCertifications);
-    if (user.userID && signature?.hashAlgorithm === openpgp.enums.hash.sha1) weak.push(`user ID "${user.userID.userID}"`);
+    if (user.userID && signature?.hashAlgorithm === WEAK_SELF_SIGNATURE_HASH) weak.push(`user ID "${user.userID.userID}"`);
   }
   for (const subkey of key.subkeys) {
     const signature = newest(subkey.bindingSignatures);
-    if (signature?.hashAlgorithm === openpgp.enums.hash.sha1) weak.push(`subkey ${subkey.getKeyID().toHex().toUpperCase()}`);
+    if (signature?.hashAlgorithm === WEAK_SELF_SIGNATURE_HASH) weak.push(`subkey ${subkey.getKeyID().toHex().toUpperCase()}`);
   }
   return weak;
 }
@@ -274,7 +272,7 @@ export async function refreshListKeySignatures(options: { dataDir: string; listN
     passphrase: options.passphrase,
     keyExpirationTime,
     format: 'armored',
-    config: { ...compatibleConfig, preferredHashAlgorithm: openpgp.enums.hash.sha512 },
+    config: refreshSignaturesConfig,
   });
   const fingerprint = privateKey.getFingerprint().toUpperCase();
   const check = await openpgp.readKey({ armoredKey: refreshed.publicKey });

@@ -2,6 +2,7 @@
 import * as openpgp from 'openpgp';
 import { curve25519Recipient, type Curve25519Recipient } from './ecdh-wrap.ts';
 import type { KeyProblem, MemberKey } from './index.ts';
+import { EXPIRES_SOON_DAYS, KEY_VALIDATION_TTL_MS, MIN_RSA_BITS, WEAK_SELF_SIGNATURE_HASH } from './policy.ts';
 
 interface ParsedMemberKey {
   memberKey: MemberKey;
@@ -12,8 +13,6 @@ interface ParsedMemberKey {
 
 const byArmored = new Map<string, ParsedMemberKey>();
 const byFingerprint = new Map<string, ParsedMemberKey>();
-/** Cached validity of an encryption subkey; a revocation published in config is picked up via a new armored text anyway. */
-const VALIDATION_TTL_MS = 10 * 60 * 1000;
 
 export class KeyReadError extends Error {}
 
@@ -114,7 +113,7 @@ export async function encryptionPacketOf(
       keyId: Buffer.from(keyId.toHex(), 'hex'),
       fingerprint: internals.getFingerprintBytes(),
     }),
-    validatedUntil: Math.min(now.getTime() + VALIDATION_TTL_MS, expiresAt),
+    validatedUntil: Math.min(now.getTime() + KEY_VALIDATION_TTL_MS, expiresAt),
   };
   return parsed.encryption;
 }
@@ -145,7 +144,7 @@ export async function checkMemberKey(
   now: Date = new Date(),
   options: { expiresSoonDays?: number } = {},
 ): Promise<KeyProblem[]> {
-  const soonMs = (options.expiresSoonDays ?? 14) * 24 * 60 * 60 * 1000;
+  const soonMs = (options.expiresSoonDays ?? EXPIRES_SOON_DAYS) * 24 * 60 * 60 * 1000;
   let parsed: ParsedMemberKey;
   try {
     parsed = byFingerprint.get(memberKey.fingerprint) ?? (await parse(memberKey.armored));
@@ -178,11 +177,10 @@ export async function checkMemberKey(
     }
   }
 
-  // openpgp.js refuses RSA keys under 2047 bits (config.minRSABits), so a weak RSA key blocks encryption too.
   for (const part of [key, ...key.subkeys]) {
     const info = part.getAlgorithmInfo();
-    if (info.algorithm.startsWith('rsa') && (info.bits ?? 0) < 2048) {
-      problems.push({ code: 'weak-rsa', blocking: true, detail: `key ${fingerprint} uses RSA with ${info.bits} bits (2048 is the minimum)` });
+    if (info.algorithm.startsWith('rsa') && (info.bits ?? 0) < MIN_RSA_BITS) {
+      problems.push({ code: 'weak-rsa', blocking: true, detail: `key ${fingerprint} uses RSA with ${info.bits} bits (${MIN_RSA_BITS} is the minimum)` });
       break;
     }
   }
@@ -191,8 +189,7 @@ export async function checkMemberKey(
     ...key.users.flatMap((user) => user.selfCertifications),
     ...key.subkeys.flatMap((subkey) => subkey.bindingSignatures),
   ];
-  const sha1 = openpgp.enums.hash.sha1;
-  if (selfSignatures.length > 0 && selfSignatures.every((signature) => signature.hashAlgorithm === sha1)) {
+  if (selfSignatures.length > 0 && selfSignatures.every((signature) => signature.hashAlgorithm === WEAK_SELF_SIGNATURE_HASH)) {
     problems.push({ code: 'sha1-only', blocking: false, detail: `key ${fingerprint} has only SHA-1 self-signatures; ask the member to refresh it` });
   }
 

@@ -5,32 +5,21 @@ import type { AttachmentCheck, CryptoFailure, Limits, ListKey, MemberKey, OpenRe
 import { checkAttachments, type Attachment } from './attachments.ts';
 import { BEGIN_SIGNED, onlyClearsigned, readClearsigned } from './cleartext.ts';
 import { installDecompressionLimits } from './decompression.ts';
+import { openpgpFailureKind, refusedRatio } from './errors.ts';
 import { replacedListKeys, unlockedListKey, type UnlockedListKey } from './list-keys.ts';
 import { checkMemberKey, openpgpKeyOf } from './member-keys.ts';
 import { canonicalCrlf, contentEntity, fileEntity, isContentHeader, mixedOf } from './mime.ts';
 import { decodeBody } from '../mime/decode.ts';
 import { fileNameOf, headerValue, parseMime, type MimeEntity, type MimeHeader } from '../mime/read.ts';
+import { DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS, readingConfig } from './policy.ts';
 import { errorMessage } from '../util/errors.ts';
 
 installDecompressionLimits();
-
-export const DEFAULT_LIMITS: Limits = {
-  maxDecompressedBytes: 64 * 1024 * 1024,
-  maxMimeDepth: 20,
-  maxMimeParts: 500,
-  maxArmorBytes: 40 * 1024 * 1024,
-};
 
 interface Member {
   address: string;
   key: MemberKey;
 }
-
-/**
- * Senders' clocks run a little ahead at times: a signature up to this far in the future still verifies (openpgp.js
- * would refuse anything after "now"). The lists refuse what is further ahead, and old signatures, with a clear reason.
- */
-export const SIGNATURE_CLOCK_SKEW_MS = 5 * 60_000;
 
 interface OpenContext {
   /** Signatures are verified as of this time: now plus the allowed clock skew. */
@@ -395,17 +384,19 @@ function canonicalArmorBody(block: Buffer): Uint8Array | null {
   return new Uint8Array(out.buffer, out.byteOffset, written);
 }
 
-/** Which limit refused a compressed packet: the early ratio check (decompression.ts) or the size limit. */
-function bombReason(message: string): string {
-  const ratio = /compression ratio above \d+:1/i.exec(message);
-  return ratio ? `decompresses at a ${ratio[0]}` : 'decompressed data exceeds the limit';
+/** A compressed packet refused by the early ratio check (decompression.ts) or by the size limit; nothing else. */
+function failIfBomb(error: unknown, stage: string): void {
+  const ratio = refusedRatio(error);
+  if (ratio !== undefined) fail('compression-bomb', `decompresses at a compression ratio above ${ratio}:1 (${stage})`);
+  if (openpgpFailureKind(error) === 'decompressed-size') fail('compression-bomb', `decompressed data exceeds the limit (${stage})`);
 }
 
 function classifyOpenpgpError(error: unknown, stage: string): never {
   const message = errorMessage(error);
-  if (/decompressed (message )?size/i.test(message)) fail('compression-bomb', `${bombReason(message)} (${stage})`);
-  if (/session key decryption failed|no decryption key|decryption key packets/i.test(message)) fail('not-for-this-key', `cannot decrypt: ${message}`);
-  if (/modification detected|integrity|mdc/i.test(message)) fail('decrypt-failed', `integrity check failed: ${message}`);
+  failIfBomb(error, stage);
+  const kind = openpgpFailureKind(error);
+  if (kind === 'no-session-key') fail('not-for-this-key', `cannot decrypt: ${message}`);
+  if (kind === 'integrity') fail('decrypt-failed', `integrity check failed: ${message}`);
   fail('decrypt-failed', `${stage}: ${message}`);
 }
 
@@ -413,12 +404,12 @@ function classifyOpenpgpError(error: unknown, stage: string): never {
 async function decryptPacketsOrArmor(data: Buffer, context: OpenContext): Promise<Decrypted> {
   if (data.subarray(0, 200).includes(BEGIN_MESSAGE)) return decryptArmored(data, context);
   if (data.length > context.limits.maxArmorBytes) fail('too-large', `encrypted attachment of ${data.length} bytes exceeds ${context.limits.maxArmorBytes}`);
-  const config: openpgp.PartialConfig = { maxDecompressedMessageSize: context.limits.maxDecompressedBytes };
+  const config = readingConfig(context.limits);
   let message: openpgp.Message<string>;
   try {
     message = (await openpgp.readMessage({ binaryMessage: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), config })) as unknown as openpgp.Message<string>;
   } catch (error) {
-    if (/decompressed (message )?size/i.test(errorMessage(error))) fail('compression-bomb', `${bombReason(errorMessage(error))} (reading an attachment)`);
+    failIfBomb(error, 'reading an attachment');
     fail('bad-armor', `unreadable OpenPGP attachment: ${errorMessage(error)}`);
   }
   return decryptMessage(message, context, config);
@@ -426,16 +417,15 @@ async function decryptPacketsOrArmor(data: Buffer, context: OpenContext): Promis
 
 async function decryptArmored(data: Buffer, context: OpenContext): Promise<Decrypted> {
   const armored = armoredBlock(data, BEGIN_MESSAGE, END_MESSAGE, context.limits);
-  const config: openpgp.PartialConfig = { maxDecompressedMessageSize: context.limits.maxDecompressedBytes };
+  const config = readingConfig(context.limits);
   let message: openpgp.Message<string>;
   try {
-    // The limit must be given here too: a compressed packet outside any encryption (gpg --sign) is inflated while reading.
     const binaryMessage = canonicalArmorBody(armored);
     message = binaryMessage
       ? ((await openpgp.readMessage({ binaryMessage, config })) as unknown as openpgp.Message<string>)
       : await openpgp.readMessage({ armoredMessage: armored.toString('latin1'), config });
   } catch (error) {
-    if (/decompressed (message )?size/i.test(errorMessage(error))) fail('compression-bomb', `${bombReason(errorMessage(error))} (reading the message)`);
+    failIfBomb(error, 'reading the message');
     fail('bad-armor', `unreadable OpenPGP message: ${errorMessage(error)}`);
   }
   return decryptMessage(message, context, config);

@@ -2,7 +2,8 @@
 import type { ListKey, MemberKey, Recipient } from './index.ts';
 import { parseMemberKey } from './member-keys.ts';
 import { openMessage } from './open.ts';
-import { assembleCopy, decryptFromArchive, encryptForArchive, sealFanout } from './seal.ts';
+import { decryptFromArchive, encryptForArchive } from './archive-encryption.ts';
+import { assembleCopy, sealFanout } from './fanout.ts';
 
 export type SelfTestResult = { ok: true } | { ok: false; detail: string };
 

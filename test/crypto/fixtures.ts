@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureListKey, parseMemberKey, type ListKey, type MemberKey } from '../../src/crypto/index.ts';
+import { ensureListKey, parseMemberKey, type ListKey, type MemberKey, type OpenResult } from '../../src/crypto/index.ts';
 import { createGpgHome, type GenerateOptions, type GpgHome, type GpgKey } from '../helpers/gpg.ts';
 
 export interface GpgMember {
@@ -62,4 +62,18 @@ export function boundaryOf(message: string): string {
   const match = /boundary="([^"]+)"/.exec(message);
   if (!match) throw new Error('no boundary');
   return match[1];
+}
+
+/** A PGP/MIME post from someone@example.org around an armored message. */
+export function pgpMime(armored: string): Buffer {
+  return Buffer.from(
+    'From: someone@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n' +
+      'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="enc"\r\n\r\n' +
+      '--enc\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n' +
+      `--enc\r\nContent-Type: application/octet-stream\r\n\r\n${armored}\r\n--enc--\r\n`,
+  );
+}
+
+export function failureCode(result: OpenResult): string {
+  return result.ok ? 'ok' : result.failure.code;
 }

@@ -1,25 +1,12 @@
 // Hostile input limits: a 1 GiB compression bomb is refused fast with bounded memory; MIME depth, part count and armor size are typed failures.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openMessage, type ListKey, type OpenResult } from '../../src/crypto/index.ts';
-import { createGpgMember, createListKey, type GpgMember } from './fixtures.ts';
+import { openMessage, type ListKey } from '../../src/crypto/index.ts';
+import { createGpgMember, createListKey, failureCode, pgpMime, type GpgMember } from './fixtures.ts';
 
 let list: Awaited<ReturnType<typeof createListKey>>;
 let listKey: ListKey;
 let sender: GpgMember;
-
-function pgpMime(armored: string): Buffer {
-  return Buffer.from(
-    'From: someone@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n' +
-      'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="enc"\r\n\r\n' +
-      '--enc\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n' +
-      `--enc\r\nContent-Type: application/octet-stream\r\n\r\n${armored}\r\n--enc--\r\n`,
-  );
-}
-
-function failureCode(result: OpenResult): string {
-  return result.ok ? 'ok' : result.failure.code;
-}
 
 beforeAll(async () => {
   list = await createListKey();

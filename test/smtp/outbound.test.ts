@@ -336,7 +336,7 @@ describe('admin actions on the queue', () => {
       list: 'sharing',
       payload: Buffer.from('P'),
       copies: ['a', 'b', 'c', 'd', 'e'].map((name) => copy(`${name}@x.example`)),
-    });
+    }, now);
     markSentRows(db, [{ id: ids[0], reply: '250 ok' }], now);
     markFinal(db, ids[1], 'failed', '550 5.1.1 unknown', now);
     markFinal(db, ids[2], 'expired', 'expired after 9 attempts', now);
