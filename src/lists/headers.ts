@@ -36,7 +36,19 @@ export interface Mailbox {
 /** The first mailbox of an address header, lower-cased address and decoded display name. */
 export function firstMailbox(value: string | undefined): Mailbox | null {
   if (!value) return null;
-  for (const entry of addressparser(value, { flatten: true })) {
+  // A header of thousands of addresses (junk does that) need not be parsed whole for its first one: when a prefix
+  // already holds a second entry, the first is complete and cannot change. Else the whole value is parsed.
+  if (value.length > firstMailboxPrefix) {
+    const entries = addressparser(value.slice(0, firstMailboxPrefix), { flatten: true });
+    if (entries.length >= 2) return mailboxAmong(entries.slice(0, entries.length - 1)) ?? mailboxAmong(addressparser(value, { flatten: true }));
+  }
+  return mailboxAmong(addressparser(value, { flatten: true }));
+}
+
+const firstMailboxPrefix = 2048;
+
+function mailboxAmong(entries: ReturnType<typeof addressparser>): Mailbox | null {
+  for (const entry of entries) {
     if (entry.address && entry.address.includes('@')) {
       return { name: decodeWords(entry.name ?? ''), address: entry.address.toLowerCase() };
     }

@@ -1,6 +1,7 @@
 // Held posts and moderators' decisions: the moderation table beside the spool row that keeps the held raw bytes.
 import { requeueDecided, spoolSummaries } from '../smtp/spool.ts';
 import type { Db } from '../store/database.ts';
+import { statement } from '../store/statements.ts';
 
 export type Decision = 'pending' | 'approved' | 'rejected';
 
@@ -96,7 +97,8 @@ export function decide(
 
 /** A decision waiting for the worker, if any (the spool row was claimed again after a moderator decided). */
 export function pendingDecision(db: Db, spoolId: string): HeldPost | null {
-  const row = db.prepare(`SELECT * FROM moderation WHERE spool_id = ? AND decision != 'pending' AND done_at IS NULL`).get(spoolId) as
+  // Prepared once per handle (store/statements.ts): the pipeline asks this for every message it handles.
+  const row = statement(db, `SELECT * FROM moderation WHERE spool_id = ? AND decision != 'pending' AND done_at IS NULL`).get(spoolId) as
     | HeldRow
     | undefined;
   return row ? toHeld(row, 0) : null;

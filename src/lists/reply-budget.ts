@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { MessageContext } from './context.ts';
 import type { Db } from '../store/database.ts';
 import { metrics } from '../util/metrics.ts';
+import { statement } from '../store/statements.ts';
 
 export type NoticeKind = 'reply' | 'refusal';
 
@@ -37,8 +38,7 @@ export function takeNoticeBudget(context: MessageContext, kind: NoticeKind, addr
   const key = `${kind}\u0000${digest}`;
   const pending = takenHere.get(context) ?? new Map<string, number>();
   takenHere.set(context, pending);
-  const { count } = services.db
-    .prepare('SELECT COUNT(*) AS count FROM notice_counts WHERE list = ? AND kind = ? AND address_digest = ? AND sent_at > ?')
+  const { count } = statement(services.db, 'SELECT COUNT(*) AS count FROM notice_counts WHERE list = ? AND kind = ? AND address_digest = ? AND sent_at > ?')
     .get(list.name, kind, digest, now - periodMs[kind]) as { count: number };
   if (count + (pending.get(key) ?? 0) >= limitOf(context, kind)) {
     metrics.increment('embargo_notices_withheld_total', { kind }, 1, 'Automatic replies and refusal notices not sent: over their limit for the period');
@@ -46,7 +46,7 @@ export function takeNoticeBudget(context: MessageContext, kind: NoticeKind, addr
     return false;
   }
   pending.set(key, (pending.get(key) ?? 0) + 1);
-  const insert = services.db.prepare('INSERT INTO notice_counts (list, kind, address_digest, sent_at) VALUES (?, ?, ?, ?)');
+  const insert = statement(services.db, 'INSERT INTO notice_counts (list, kind, address_digest, sent_at) VALUES (?, ?, ?, ?)');
   context.effects.push(() => {
     insert.run(list.name, kind, digest, now);
   });

@@ -180,3 +180,19 @@ describe('subscribers', () => {
     }
   });
 });
+
+describe('firstMailbox on long headers', () => {
+  it('finds the first mailbox of thousands of addresses, as parsing the whole header does', () => {
+    const many = Array.from({ length: 5000 }, (_, index) => `"Name, ${index}" <user${index}@example.net>`).join(', ');
+    expect(firstMailbox(many)).toEqual({ name: 'Name, 0', address: 'user0@example.net' });
+    // The first entry without an address: the first one with an address, wherever it is.
+    expect(firstMailbox(`undisclosed-recipients:;, ${'junk, '.repeat(800)}late@example.net`)).toEqual({ name: '', address: 'late@example.net' });
+  });
+
+  it('a first entry longer than the prefix it looks at is read whole', () => {
+    const longName = `"${'Very, long; name '.repeat(300)}" <first@example.net>, second@example.net`;
+    expect(firstMailbox(longName)?.address).toBe('first@example.net');
+    const comment = `first@example.net (${'a comment, with commas '.repeat(200)}), second@example.net`;
+    expect(firstMailbox(comment)?.address).toBe('first@example.net');
+  });
+});

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
 import type { Db } from '../../store/database.ts';
+import { statement } from '../../store/statements.ts';
 
 export function limitRate(context: MessageContext): StageResult {
   const { list, services } = context;
@@ -11,11 +12,10 @@ export function limitRate(context: MessageContext): StageResult {
   const sender = context.from?.address ?? context.envelopeFrom.toLowerCase();
   const senderDigest = createHash('sha256').update(sender).digest('hex');
   const now = services.now().getTime();
-  const { count } = services.db
-    .prepare('SELECT COUNT(*) AS count FROM post_counts WHERE list = ? AND sender_digest = ? AND posted_at > ?')
+  const { count } = statement(services.db, 'SELECT COUNT(*) AS count FROM post_counts WHERE list = ? AND sender_digest = ? AND posted_at > ?')
     .get(list.name, senderDigest, now - 3_600_000) as { count: number };
   if (count >= list.postsPerHourPerSender) return reject('rate-limited', `${count} posts in the last hour`);
-  const insert = services.db.prepare('INSERT INTO post_counts (list, sender_digest, posted_at) VALUES (?, ?, ?)');
+  const insert = statement(services.db, 'INSERT INTO post_counts (list, sender_digest, posted_at) VALUES (?, ?, ?)');
   context.effects.push(() => {
     insert.run(list.name, senderDigest, now);
   });
