@@ -2,7 +2,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Component, ComponentFactory, DaemonContext } from '../component.ts';
 import type { ListKey } from '../crypto/index.ts';
-import { onOutboundStateChange } from '../smtp/outbound.ts';
+import { onOutboundStateChange } from '../queues/outbound.ts';
 import { metrics } from '../util/metrics.ts';
 import { auditStateOf } from './audit.ts';
 import { catchUp } from './catch-up.ts';

@@ -4,7 +4,7 @@ import type { ListKey } from '../crypto/index.ts';
 import { insertArchiveEntry, prepareArchiveEntry } from '../archive/store.ts';
 import type { OutgoingMail } from '../lists/context.ts';
 import { confirmedSubscribers } from '../lists/subscribers.ts';
-import { enqueueOutgoing } from '../smtp/outbound.ts';
+import { enqueueOutgoing } from '../queues/outbound.ts';
 import type { Db } from '../store/database.ts';
 import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';

@@ -2,9 +2,9 @@
 import type { Config, ListConfig } from '../config/types.ts';
 import type { OpenResult } from '../crypto/index.ts';
 import type { Component, DaemonContext } from '../component.ts';
-import { enqueueOutgoing } from '../smtp/outbound.ts';
-import type { SpoolRow } from '../smtp/spool.ts';
-import { loadOrCreateServerSecret } from '../smtp/verp.ts';
+import { enqueueOutgoing } from '../queues/outbound.ts';
+import type { SpoolRow } from '../queues/spool.ts';
+import { loadOrCreateServerSecret } from '../queues/verp.ts';
 import { metrics } from '../util/metrics.ts';
 import { isPostmasterAddress, resolveListAddress, serverNoticeList } from './addresses.ts';
 import type { ListAddress } from './addresses.ts';

@@ -1,7 +1,7 @@
 // Daily job: deletes finished spool rows and old outbound rows (delivered and dead letters) past their retention time.
 import { forgetDecidedWithoutMessage } from '../lists/moderation.ts';
-import { cleanupOutbound } from '../smtp/outbound.ts';
-import { createSpool } from '../smtp/spool.ts';
+import { cleanupOutbound } from '../queues/outbound.ts';
+import { createSpool } from '../queues/spool.ts';
 import { metrics } from '../util/metrics.ts';
 import { dayMs, type JobServices } from './jobs.ts';
 import { forgetRemindersBefore } from './key-expiry.ts';

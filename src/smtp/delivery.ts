@@ -10,7 +10,7 @@ import { statement } from '../store/statements.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';
-import { isSuspended } from './bounces.ts';
+import { isSuspended } from '../queues/bounce-scores.ts';
 import { installFastDataScan } from './data-scan.ts';
 import { dkimSigning } from './dkim.ts';
 import {
@@ -29,8 +29,8 @@ import {
   onOutboundEnqueued,
   requeueInFlight,
   type OutboundRow,
-} from './outbound.ts';
-import { loadOrCreateServerSecret, verpAddress } from './verp.ts';
+} from '../queues/outbound.ts';
+import { loadOrCreateServerSecret, verpAddress } from '../queues/verp.ts';
 
 export interface DeliveryTimeouts {
   /** TCP connect. */

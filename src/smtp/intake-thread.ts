@@ -5,7 +5,7 @@ import { openDatabase } from '../store/database.ts';
 import type { FromIntakeThread, IntakeThreadData, LogLevelName, ToIntakeThread } from './intake-messages.ts';
 import { startSmtpServer } from './server.ts';
 import type { IntakeLogger, IntakeMetrics } from './server.ts';
-import { createSpool } from './spool.ts';
+import { createSpool } from '../queues/spool.ts';
 import { errorMessage } from '../util/errors.ts';
 
 const levelValues: Record<LogLevelName, number> = { debug: 20, info: 30, warn: 40, error: 50 };

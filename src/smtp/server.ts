@@ -11,9 +11,9 @@ import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
 import { createBackpressure } from './backpressure.ts';
 import type { BackpressureDecision } from './backpressure.ts';
 import { createRateLimiter } from './rate-limit.ts';
-import { isLockConflict } from './spool.ts';
-import type { Spool, SpoolEntry } from './spool.ts';
-import { lineBreakOf, receivedField } from './trace.ts';
+import { isLockConflict } from '../queues/spool.ts';
+import type { Spool, SpoolEntry } from '../queues/spool.ts';
+import { lineBreakOf, receivedField } from '../queues/trace.ts';
 import { errorMessage } from '../util/errors.ts';
 
 type LogMethod = (fields: Record<string, unknown>, message: string) => void;

@@ -26,13 +26,13 @@ it('passes on the tree as it is, with every known exception still in use', () =>
 
 it('fails on a new forbidden import: the domain importing smtp/, store/ importing a module, the CLI loading the daemon', () => {
   const src = copyOfSrc();
-  appendFileSync(join(src, 'archive/store.ts'), "\nimport '../smtp/outbound.ts';\n");
+  appendFileSync(join(src, 'archive/store.ts'), "\nimport '../smtp/delivery.ts';\n");
   appendFileSync(join(src, 'store/database.ts'), "\nexport { migrations } from '../schema.ts';\n");
   appendFileSync(join(src, 'cli/load.ts'), "\nimport type { Daemon } from '../daemon.ts';\n");
   appendFileSync(join(src, 'lists/pipeline.ts'), "\nconst lazy = () => import('../smtp/delivery.ts');\n");
   const { violations } = checkLayers(src);
   expect(violations, violations.join('\n')).toHaveLength(4);
-  expect(violations.some((line) => line.startsWith('archive/store.ts -> smtp/outbound.ts: archive/ may import '))).toBe(true);
+  expect(violations.some((line) => line.startsWith('archive/store.ts -> smtp/delivery.ts: archive/ may import '))).toBe(true);
   expect(violations).toContain('store/database.ts -> schema.ts: store/ may import no other module');
   expect(violations.some((line) => line.startsWith('cli/load.ts -> daemon.ts: cli/ may import '))).toBe(true);
   expect(violations.some((line) => line.startsWith('lists/pipeline.ts -> smtp/delivery.ts: lists/ may import '))).toBe(true);
@@ -54,10 +54,10 @@ it('keeps openpgp in crypto/ and better-sqlite3 in store/, src/ to itself, and e
 it("fails on SQL written outside the table's owner, but not on a call of the owner's operation", () => {
   const src = copyOfSrc();
   appendFileSync(join(src, 'lists/worker.ts'), "\nexport const sneaky = `UPDATE outbound SET state = 'queued'`;\n");
-  appendFileSync(join(src, 'ops/cleanup.ts'), "\nexport const peek = 'SELECT count(*) FROM spool_rows';\nexport { countSuspendedRows } from '../smtp/outbound.ts';\n");
+  appendFileSync(join(src, 'ops/cleanup.ts'), "\nexport const peek = 'SELECT count(*) FROM spool_rows';\nexport { countSuspendedRows } from '../queues/outbound.ts';\n");
   expect(checkLayers(src).violations).toEqual([
-    'lists/worker.ts: SQL on table outbound, which smtp/outbound.ts owns (call its operations)',
-    'ops/cleanup.ts: SQL on table spool_rows, which smtp/spool.ts owns (call its operations)',
+    'lists/worker.ts: SQL on table outbound, which queues/outbound.ts owns (call its operations)',
+    'ops/cleanup.ts: SQL on table spool_rows, which queues/spool.ts owns (call its operations)',
   ]);
 });
 

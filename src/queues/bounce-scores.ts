@@ -2,7 +2,7 @@
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
 import { requeueSuspendedRows, rowRecipient, suspendPendingRows } from './outbound.ts';
-import { classifyBounce, type BounceKind } from './bounce-reading.ts';
+import { classifyBounce, type BounceKind } from '../lists/bounce-reading.ts';
 import { parseVerpToken } from './verp.ts';
 
 export const defaultBounceThreshold = 5;
