@@ -21,6 +21,8 @@ export const layers: Record<string, readonly string[]> = {
   'queues/': ['store/', 'util/'],
   // Transport (SMTP intake, delivery client): never the domain.
   'smtp/': ['config/', 'queues/', 'store/', 'util/'],
+  // The intake runner: SMTP intake in its own thread, wired there to the spool and to the list engine's address rules.
+  'intake/': ['config/', 'lists/', 'queues/', 'smtp/', 'store/', 'util/'],
   // The domain: the archive under the list engine; neither imports smtp/.
   'archive/': ['component.ts', 'config/', 'crypto/', 'store/', 'util/'],
   'lists/': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'queues/', 'store/', 'util/'],
@@ -35,7 +37,7 @@ export const layers: Record<string, readonly string[]> = {
   'component.ts': ['config/', 'crypto/', 'queues/', 'store/', 'util/'],
   'data-dir.ts': ['config/', 'crypto/'],
   'schema.ts': ['advisories/', 'archive/', 'lists/', 'ops/', 'queues/', 'store/'],
-  'daemon.ts': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'ops/', 'queues/', 'schema.ts', 'smtp/', 'store/', 'util/', 'web/'],
+  'daemon.ts': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'data-dir.ts', 'intake/', 'lists/', 'ops/', 'queues/', 'schema.ts', 'smtp/', 'store/', 'util/', 'web/'],
   // The command line uses the modules directly; only `serve` loads the daemon, so other commands start fast.
   'cli/': ['advisories/', 'archive/', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'ops/', 'queues/', 'schema.ts', 'smtp/', 'store/', 'util/'],
   'cli/commands/serve.ts': ['config/', 'daemon.ts', 'util/'],

@@ -8,7 +8,7 @@ import { watchConfig } from './config/watch.ts';
 import type { ListKey } from './crypto/index.ts';
 import { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
 import { migrations } from './schema.ts';
-import { startIntakeThread } from './smtp/intake-host.ts';
+import { startIntakeThread } from './intake/intake-host.ts';
 import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
 import { createSpool } from './queues/spool.ts';

@@ -3,8 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/types.ts';
 import { openDatabase } from '../store/database.ts';
 import type { FromIntakeThread, IntakeThreadData, LogLevelName, ToIntakeThread } from './intake-messages.ts';
-import { startSmtpServer } from './server.ts';
-import type { IntakeLogger, IntakeMetrics } from './server.ts';
+import { startSmtpServer } from '../smtp/server.ts';
+import type { IntakeLogger, IntakeMetrics } from '../smtp/server.ts';
 import { createSpool } from '../queues/spool.ts';
 import { errorMessage } from '../util/errors.ts';
 
