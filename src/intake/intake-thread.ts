@@ -1,6 +1,7 @@
 // Body of the SMTP intake thread: its own database connection and event loop, so list processing never slows the 250s.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/types.ts';
+import { isPostmasterAddress, isRegisteredPoster, resolveListAddress } from '../lists/addresses.ts';
 import { openDatabase } from '../store/database.ts';
 import type { FromIntakeThread, IntakeThreadData, LogLevelName, ToIntakeThread } from './intake-messages.ts';
 import { startSmtpServer } from '../smtp/server.ts';
@@ -29,6 +30,9 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
   const intake = await startSmtpServer({
     config: () => config,
     spool: createSpool(db),
+    // postmaster (RFC 5321 §4.5.1) is the one name at our domain that is not a list address and still takes mail.
+    acceptsRecipient: (address) => resolveListAddress(config, address) !== null || isPostmasterAddress(config, address),
+    isRegisteredPoster: (recipients, sender) => isRegisteredPoster(config, recipients, sender),
     logger,
     metrics,
     onSpooled: (id) => send({ type: 'spooled', id }),

@@ -5,7 +5,6 @@ import { createSecureContext } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.ts';
-import { isPostmasterAddress, isRegisteredPoster, resolveListAddress } from '../lists/addresses.ts';
 import { metrics as processMetrics } from '../util/metrics.ts';
 import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
 import { createBackpressure } from './backpressure.ts';
@@ -36,6 +35,10 @@ export interface SmtpServerOptions {
   /** Read on every command, so a config reload (new lists, limits) applies to running connections. */
   config(): Config;
   spool: Spool;
+  /** Whether mail for this envelope recipient is taken (a list address, postmaster): the list engine's rules, handed in. */
+  acceptsRecipient(address: string): boolean;
+  /** Whether the envelope sender is registered to post to a list among the recipients: a scheduling hint only. */
+  isRegisteredPoster(recipients: string[], sender: string): boolean;
   logger: IntakeLogger;
   /** Default: the process-wide registry of src/util/metrics.ts. */
   metrics?: IntakeMetrics;
@@ -260,8 +263,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         metrics.increment('embargo_smtp_refused_total', { reason: 'too-many-recipients', code: '452' }, 1, 'SMTP refusals by reason and reply code');
         return callback(smtpError(452, '4.5.3 too many recipients'));
       }
-      // postmaster (RFC 5321 §4.5.1) is the one name at our domain that is not a list address and still takes mail.
-      if (!resolveListAddress(config, address.address) && !isPostmasterAddress(config, address.address)) {
+      if (!options.acceptsRecipient(address.address)) {
         metrics.increment('embargo_smtp_refused_total', { reason: 'unknown-recipient', code: '550' }, 1, 'SMTP refusals by reason and reply code');
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp recipient refused: no such list');
         return callback(smtpError(550, '5.1.1 no such list here'));
@@ -338,7 +340,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           mailFrom,
           rcptTo,
           // For the pipeline's scheduling only: a registered poster's mail goes first within its turn.
-          sourceClass: !mailFrom ? 'bounce' : isRegisteredPoster(options.config(), rcptTo, mailFrom) ? 'poster' : 'other',
+          sourceClass: !mailFrom ? 'bounce' : options.isRegisteredPoster(rcptTo, mailFrom) ? 'poster' : 'other',
           remoteAddress: session.remoteAddress ?? null,
           helo: session.hostNameAppearsAs ?? null,
           raw: Buffer.concat([trace, ...chunks], trace.length + received),

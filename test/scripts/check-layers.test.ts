@@ -1,9 +1,9 @@
 // The layer check: the tree as it is passes; a forbidden import, a stray openpgp import, SQL on another module's table or a stale exception fails it.
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { checkLayers } from '../../scripts/check-layers.ts';
+import { checkLayers, knownExceptions } from '../../scripts/check-layers.ts';
 import { repoRoot } from '../helpers/daemon.ts';
 
 const srcDir = join(repoRoot, 'src');
@@ -61,9 +61,9 @@ it("fails on SQL written outside the table's owner, but not on a call of the own
   ]);
 });
 
-it('reports an exception whose import is gone, so the allow-list only shrinks', () => {
+it('lets a known exception through, and reports one whose import is gone, so the allow-list only shrinks', () => {
   const src = copyOfSrc();
-  const server = join(src, 'smtp/server.ts');
-  writeFileSync(server, readFileSync(server, 'utf8').replace(/^import .*'\.\.\/lists\/addresses\.ts';$/m, ''));
-  expect(checkLayers(src).staleExceptions).toEqual(['smtp/server.ts -> lists/addresses.ts']);
+  appendFileSync(join(src, 'archive/store.ts'), "\nimport '../smtp/delivery.ts';\n");
+  const exceptions = [...knownExceptions, 'archive/store.ts -> smtp/delivery.ts', 'smtp/server.ts -> lists/addresses.ts'];
+  expect(checkLayers(src, exceptions)).toEqual({ violations: [], staleExceptions: ['smtp/server.ts -> lists/addresses.ts'] });
 });
