@@ -44,14 +44,10 @@ export const layers: Record<string, readonly string[]> = {
 };
 
 /**
- * Imports the table forbids that are still there, each to be removed by handing intake an acceptsRecipient(address)
- * from the daemon and splitting bounce scoring from bounce reading. Every entry must still occur: when one is removed
- * from the code, remove it here, so the list only shrinks.
+ * Imports the table forbids that are still there, each with the reason. Every entry must still occur: when one is
+ * removed from the code, remove it here, so the list only shrinks.
  */
-export const knownExceptions: readonly string[] = [
-  // Bounce scoring still reads the bounce itself.
-  'queues/bounce-scores.ts -> lists/bounce-reading.ts',
-];
+export const knownExceptions: readonly string[] = [];
 
 /** npm packages only one area may import. */
 export const packageOwners: Record<string, string> = {

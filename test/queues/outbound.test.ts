@@ -20,8 +20,9 @@ import {
 import { loadOrCreateServerSecret, parseVerpToken, verpAddress, verpToken } from '../../src/queues/verp.ts';
 import { classifyBounce } from '../../src/lists/bounce-reading.ts';
 import { handleBounce } from '../helpers/bounces.ts';
-import { assessBounce, isSuspended, listBounceRecords, resetBounces } from '../../src/queues/bounce-scores.ts';
-import type { BounceInput, BounceOutcome } from '../../src/queues/bounce-scores.ts';
+import { isSuspended, listBounceRecords, resetBounces } from '../../src/queues/bounce-scores.ts';
+import { assessBounce } from '../../src/lists/bounce-assessment.ts';
+import type { BounceInput, BounceOutcome } from '../../src/lists/bounce-assessment.ts';
 import { resolveListAddress } from '../../src/lists/addresses.ts';
 import { relayTestConfig } from '../helpers/relay.ts';
 
