@@ -20,12 +20,14 @@ import { openDatabase } from './store/database.ts';
 import type { Db } from './store/database.ts';
 import { createLogger } from './util/log.ts';
 import type { Logger } from './util/log.ts';
-import { metrics } from './util/metrics.ts';
+import { gauge } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { advisoriesComponent } from './advisories/component.ts';
 import { createMetricsComponent } from './web/metrics-server.ts';
 import { createSchedules } from './ops/schedules.ts';
 import { errorMessage } from './util/errors.ts';
+
+const spoolMessages = gauge('embargo_spool_messages', 'Spool rows by state', ['state']);
 
 // Kept for branches written before these moved to their own modules; new code imports component.ts and data-dir.ts.
 export type { Component, ComponentFactory, DaemonContext } from './component.ts';
@@ -128,7 +130,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   try {
     const spool = createSpool(db);
-    metrics.gauge('embargo_spool_messages', 'Spool rows by state', () =>
+    spoolMessages.readFrom(() =>
       db.open ? Object.entries(spool.countByState()).map(([state, value]) => ({ labels: { state }, value })) : [],
     );
     const requeued = spool.resetProcessing();

@@ -5,7 +5,8 @@ import { isPostmasterAddress, isRegisteredPoster, resolveListAddress } from '../
 import { openDatabase } from '../store/database.ts';
 import type { FromIntakeThread, IntakeThreadData, LogLevelName, ToIntakeThread } from './intake-messages.ts';
 import { startSmtpServer } from '../smtp/server.ts';
-import type { IntakeLogger, IntakeMetrics } from '../smtp/server.ts';
+import type { IntakeLogger } from '../smtp/server.ts';
+import { recordMetricsWith } from '../util/metrics.ts';
 import { createSpool } from '../queues/spool.ts';
 import { errorMessage } from '../util/errors.ts';
 
@@ -19,10 +20,11 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
     if (levelValues[level] >= logLevel) send({ type: 'log', level, fields, message });
   };
   const logger: IntakeLogger = { debug: relay('debug'), info: relay('info'), warn: relay('warn'), error: relay('error') };
-  const metrics: IntakeMetrics = {
-    increment: (name, labels = {}, by = 1, help = name) => send({ type: 'increment', name, labels, by, help }),
-    observe: (name, seconds, help = name, buckets) => send({ type: 'observe', name, seconds, help, buckets }),
-  };
+  // Intake's metrics belong on the daemon's /metrics: this thread's handles send their records there.
+  recordMetricsWith({
+    increment: (name, labels, by, help) => send({ type: 'increment', name, labels, by, help }),
+    observe: (name, seconds, help, buckets) => send({ type: 'observe', name, seconds, help, buckets }),
+  });
 
   const db = openDatabase(data.databaseFile, data.migrations);
   // Lock conflicts come back at once and the group committer waits for the lock without blocking this thread.
@@ -34,7 +36,6 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
     acceptsRecipient: (address) => resolveListAddress(config, address) !== null || isPostmasterAddress(config, address),
     isRegisteredPoster: (recipients, sender) => isRegisteredPoster(config, recipients, sender),
     logger,
-    metrics,
     onSpooled: (id) => send({ type: 'spooled', id }),
     shutdownTimeoutMs: data.shutdownTimeoutMs,
   }).catch((error: unknown) => {
