@@ -216,7 +216,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger.info({ lists: config.lists.size }, 'config reloaded');
         if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
         prepareKeys(config).catch((error: unknown) =>
-          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'member keys could not be prepared'),
+          logger.error({ err: errorMessage(error) }, 'member keys could not be prepared'),
         );
         for (const list of config.lists.values()) {
           if (previousLists.has(list.name)) continue;

@@ -53,7 +53,7 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
     } else if (message.type === 'close') {
       intake
         .close()
-        .catch((error: unknown) => logger.error({ err: String(error) }, 'smtp close failed'))
+        .catch((error: unknown) => logger.error({ err: errorMessage(error) }, 'smtp close failed'))
         .finally(() => {
           db.close();
           send({ type: 'closed' });

@@ -6,6 +6,7 @@ import { enqueueOutgoing } from '../queues/outbound.ts';
 import type { SpoolRow } from '../queues/spool.ts';
 import { loadOrCreateServerSecret } from '../queues/verp.ts';
 import { counter, gauge } from '../util/metrics.ts';
+import { errorSummary } from '../util/errors.ts';
 import { isPostmasterAddress, resolveListAddress, serverNoticeList } from './addresses.ts';
 import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
@@ -449,8 +450,3 @@ function isBusy(error: unknown): boolean {
 }
 
 /** Name and stack frames only: an exception's message may quote the input, which must not reach the log. */
-function errorSummary(error: unknown): { name: string; stack: string } {
-  if (!(error instanceof Error)) return { name: typeof error, stack: '' };
-  const frames = (error.stack ?? '').split('\n').filter((line) => line.trim().startsWith('at ')).slice(0, 8);
-  return { name: error.name, stack: frames.join('\n') };
-}

@@ -6,6 +6,7 @@ import type { ListKey } from '../crypto/index.ts';
 import type { Db } from '../store/database.ts';
 import type { Logger } from '../util/log.ts';
 import { counter, histogram } from '../util/metrics.ts';
+import { errorMessage } from '../util/errors.ts';
 import { mboxRecord } from '../archive/mbox.ts';
 import {
   publicCount,
@@ -383,7 +384,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
       try {
         reply = await subscribe(request, new URL(request.url ?? '/', 'http://archive.invalid'));
       } catch (error) {
-        logger.error({ err: error }, 'subscribe form failed');
+        logger.error({ err: errorMessage(error) }, 'subscribe form failed');
         reply = text(500, 'internal error\n');
       }
     } else if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -393,7 +394,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
       try {
         ({ name, reply } = await route(request));
       } catch (error) {
-        logger.error({ err: error, path: new URL(request.url ?? '/', 'http://archive.invalid').pathname }, 'web request failed');
+        logger.error({ err: errorMessage(error), path: new URL(request.url ?? '/', 'http://archive.invalid').pathname }, 'web request failed');
         reply = text(500, 'internal error\n');
       }
     }
