@@ -29,10 +29,6 @@ import { errorMessage } from './util/errors.ts';
 
 const spoolMessages = gauge('embargo_spool_messages', 'Spool rows by state', ['state']);
 
-// Kept for branches written before these moved to their own modules; new code imports component.ts and data-dir.ts.
-export type { Component, ComponentFactory, DaemonContext } from './component.ts';
-export { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
-
 /** The pipeline's threads that open (decrypt, verify) posts: they load the list keys themselves, from dataDir. */
 const openPoolFor = (context: DaemonContext) => () => {
   const { server } = context.config();
