@@ -32,7 +32,7 @@ const spoolMessages = gauge('embargo_spool_messages', 'Spool rows by state', ['s
 /** The pipeline's threads that open (decrypt, verify) posts: they load the list keys themselves, from dataDir. */
 const openPoolFor = (context: DaemonContext) => () => {
   const { server } = context.config();
-  return createOpenPool({ dataDir: server.dataPath, domain: server.domain, algorithm: server.keys.algorithm, passphrase: keyPassphrase(server) });
+  return createOpenPool({ dataDir: server.dataPath, passphrase: keyPassphrase(server) });
 };
 
 // ─── Components other modules plug in, one line each, in start order ───────────────────────────────

@@ -152,7 +152,7 @@ export interface SealInput {
   recipients: Recipient[];
 }
 
-export { ensureListKey, importListKey, listKeyFile, generateMemberKey, sha1SelfSignatures, refreshListKeySignatures } from './list-keys.ts';
+export { ensureListKey, readListKey, importListKey, listKeyFile, generateMemberKey, sha1SelfSignatures, refreshListKeySignatures } from './list-keys.ts';
 export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, encryptionPacketOf, KeyReadError } from './member-keys.ts';
 export { openMessage, DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './open.ts';
 export { selfTestListKey, type SelfTestResult } from './self-test.ts';

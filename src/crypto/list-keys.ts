@@ -180,6 +180,15 @@ export async function ensureListKey(options: {
   }
 }
 
+/**
+ * Reads a list key that exists already, writing nothing (no directory made, no mode tightened): for threads that
+ * only use keys the daemon loaded, which must work on a data disk that turned read-only.
+ */
+export async function readListKey(options: { dataDir: string; listName: string; passphrase?: string }): Promise<ListKey> {
+  const origin: KeyOrigin = { dataDir: options.dataDir, listName: options.listName, passphrase: options.passphrase };
+  return unlock(origin, await readFile(listKeyFile(options.dataDir, options.listName), 'utf8'));
+}
+
 /** Moves a list here from another server with its existing key (`embargo list-key import NAME FILE`). */
 export async function importListKey(options: {
   dataDir: string;

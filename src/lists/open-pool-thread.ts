@@ -1,8 +1,8 @@
 // Body of one open-pool thread: loads list keys and member keys once, then runs openMessage for each task it is sent.
 import { parentPort, workerData } from 'node:worker_threads';
-import { ensureListKey, openMessage, parseMemberKey } from '../crypto/index.ts';
+import { openMessage, parseMemberKey, readListKey } from '../crypto/index.ts';
 import type { ListKey, MemberKey } from '../crypto/index.ts';
-import type { FromOpenThread, OpenPoolKeySettings, ToOpenThread } from './open-pool.ts';
+import type { FromOpenThread, OpenPoolKeySettings, ToOpenThread, WarmList } from './open-pool.ts';
 import { errorSummary } from '../util/errors.ts';
 
 const keys = workerData as OpenPoolKeySettings;
@@ -12,7 +12,8 @@ const memberKeys = new Map<string, Promise<MemberKey | null>>();
 function listKey(listName: string): Promise<ListKey> {
   let key = listKeys.get(listName);
   if (!key) {
-    key = ensureListKey({ dataDir: keys.dataDir, listName, domain: keys.domain, algorithm: keys.algorithm, passphrase: keys.passphrase });
+    // Read only: the pipeline loaded (or made) the key before sending a task, and the disk may be read-only by now.
+    key = readListKey({ dataDir: keys.dataDir, listName, passphrase: keys.passphrase });
     listKeys.set(listName, key);
     key.catch(() => listKeys.delete(listName));
   }
@@ -29,7 +30,7 @@ function memberKey(armored: string): Promise<MemberKey | null> {
   return key;
 }
 
-async function open(task: ToOpenThread): Promise<FromOpenThread> {
+async function open(task: Extract<ToOpenThread, { type: 'open' }>): Promise<FromOpenThread> {
   try {
     const members: Array<{ address: string; key: MemberKey }> = [];
     for (const member of task.members) {
@@ -46,7 +47,20 @@ async function open(task: ToOpenThread): Promise<FromOpenThread> {
 
 if (parentPort) {
   const port = parentPort;
-  port.on('message', (task: ToOpenThread) => {
-    void open(task).then((reply) => port.postMessage(reply));
+  port.on('message', (message: ToOpenThread) => {
+    if (message.type === 'open') {
+      void open(message).then((reply) => port.postMessage(reply));
+      return;
+    }
+    // Modules are loaded by now; the lists' keys next, so the first task is answered as fast as any other. A key that
+    // fails to load here fails its tasks later, with the reason, like without warming.
+    void warm(message.lists).finally(() => port.postMessage({ type: 'ready' } satisfies FromOpenThread));
   });
+}
+
+async function warm(lists: WarmList[]): Promise<void> {
+  for (const list of lists) {
+    await listKey(list.listName).catch(() => undefined);
+    for (const member of list.members) await memberKey(member.armored);
+  }
 }

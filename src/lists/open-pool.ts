@@ -7,8 +7,6 @@ import { threadBootstrap } from '../util/thread-bootstrap.ts';
 /** What a thread needs to load list keys itself (they are on disk by then: the pipeline loads each list's key first). */
 export interface OpenPoolKeySettings {
   dataDir: string;
-  domain: string;
-  algorithm: 'curve25519' | 'rsa4096';
   passphrase?: string;
 }
 
@@ -19,16 +17,35 @@ export interface OpenTask {
   members: Array<{ address: string; armored: string }>;
 }
 
-export type ToOpenThread = { type: 'open'; id: number; raw: Uint8Array; listName: string; members: OpenTask['members'] };
+/** A list whose keys a thread loads before it says it is ready: the list key, and its members' keys parsed. */
+export interface WarmList {
+  listName: string;
+  members: OpenTask['members'];
+}
+
+export type ToOpenThread =
+  | { type: 'open'; id: number; raw: Uint8Array; listName: string; members: OpenTask['members'] }
+  | { type: 'warm'; lists: WarmList[] };
 
 export type FromOpenThread =
+  | { type: 'ready' }
   | { type: 'opened'; id: number; result: OpenResult }
   | { type: 'failed'; id: number; name: string; stack: string }
   | { type: 'fatal'; message: string };
 
 export interface OpenPool {
-  /** openMessage in a thread; rejects only for a bug (an exception there), like openMessage itself would throw. */
+  /**
+   * openMessage in a thread; rejects only for a bug (an exception there), like openMessage itself would throw. Call it
+   * when `ready`: before that, the task waits for a thread to load.
+   */
   open(task: OpenTask): Promise<OpenResult>;
+  /** Whether a thread has loaded and takes tasks at once. Until then, the caller opens messages itself. */
+  readonly ready: boolean;
+  /**
+   * Starts the threads not running yet; each loads its modules and these lists' keys in the background, and `ready`
+   * turns true when the first has. Without lists: those of the last call.
+   */
+  warm(lists: WarmList[] | undefined): void;
   readonly size: number;
   close(): Promise<void>;
 }
@@ -52,12 +69,15 @@ interface Pending {
 interface Thread {
   worker: Worker;
   pending: Map<number, Pending>;
+  /** It has loaded its modules (openpgp) and answers at once. */
+  loaded: boolean;
 }
 
 /**
- * One thread per core (availableParallelism, at least 1), started on first use so an idle daemon pays nothing for
- * them. A task goes to the thread with the fewest tasks waiting; a thread that dies fails its tasks (the pipeline
- * shunts those messages, as for any exception) and is replaced at the next task.
+ * One thread per core (availableParallelism, at least 1), started by warm() on first use, so an idle daemon pays
+ * nothing for them, and the first post after a start does not wait for them to load: until one has, the caller opens
+ * messages itself. A task goes to the loaded thread with the fewest tasks waiting; a thread that dies fails its tasks
+ * (the pipeline opens them again or shunts them) and is started again by the next warm().
  */
 export function createOpenPool(keys: OpenPoolKeySettings, size = Math.max(1, availableParallelism())): OpenPool {
   const threads: Array<Thread | null> = Array.from({ length: size }, () => null);
@@ -66,13 +86,17 @@ export function createOpenPool(keys: OpenPoolKeySettings, size = Math.max(1, ava
 
   const start = (slot: number): Thread => {
     const worker = new Worker(bootstrap, { eval: true, workerData: keys });
-    const thread: Thread = { worker, pending: new Map() };
+    const thread: Thread = { worker, pending: new Map(), loaded: false };
     const failAll = (error: Error) => {
       for (const pending of thread.pending.values()) pending.reject(error);
       thread.pending.clear();
       if (threads[slot] === thread) threads[slot] = null;
     };
     worker.on('message', (message: FromOpenThread) => {
+      if (message.type === 'ready') {
+        thread.loaded = true;
+        return;
+      }
       if (message.type === 'fatal') {
         failAll(new Error(`open thread could not start: ${message.message.split('\n')[0]}`));
         void worker.terminate();
@@ -94,16 +118,32 @@ export function createOpenPool(keys: OpenPoolKeySettings, size = Math.max(1, ava
     return thread;
   };
 
-  const leastBusy = (): Thread => {
-    let best = 0;
-    for (let slot = 1; slot < size; slot++) {
-      if ((threads[slot]?.pending.size ?? 0) < (threads[best]?.pending.size ?? 0)) best = slot;
+  /** What the last warm() asked threads to load; a thread started later (to replace a dead one) loads it too. */
+  let warmLists: WarmList[] = [];
+  const warm = (lists: WarmList[] = warmLists) => {
+    if (closed) return;
+    warmLists = lists;
+    for (let slot = 0; slot < size; slot++) {
+      if (threads[slot]) continue;
+      const thread = start(slot);
+      thread.worker.postMessage({ type: 'warm', lists } satisfies ToOpenThread);
     }
-    return threads[best] ?? start(best);
+  };
+
+  /** The loaded thread with the fewest tasks waiting; else any started one (the task waits for it to load). */
+  const leastBusy = (): Thread => {
+    warm();
+    const running = threads.filter((thread): thread is Thread => thread !== null);
+    const candidates = running.some((thread) => thread.loaded) ? running.filter((thread) => thread.loaded) : running;
+    return candidates.reduce((best, thread) => (thread.pending.size < best.pending.size ? thread : best));
   };
 
   return {
     size,
+    get ready() {
+      return threads.some((thread) => thread?.loaded === true);
+    },
+    warm: (lists) => warm(lists),
     open(task) {
       if (closed) return Promise.reject(new Error('open pool closed'));
       const thread = leastBusy();

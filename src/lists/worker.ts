@@ -1,8 +1,10 @@
 // The pipeline worker: takes spooled messages fairly across sources, routes them by list address, commits each result once.
 import type { Config, ListConfig } from '../config/types.ts';
+import { openMessage } from '../crypto/index.ts';
 import type { OpenResult } from '../crypto/index.ts';
 import type { Component, DaemonContext } from '../component.ts';
 import { enqueueOutgoing } from '../queues/outbound.ts';
+import { withoutFsync } from '../store/statements.ts';
 import type { SpoolRow } from '../queues/spool.ts';
 import { loadOrCreateServerSecret } from '../queues/verp.ts';
 import { counter, gauge } from '../util/metrics.ts';
@@ -11,6 +13,7 @@ import { isPostmasterAddress, resolveListAddress, serverNoticeList } from './add
 import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from './headers.ts';
+import { signingMembers } from './keyring.ts';
 import { pendingDecision } from './moderation.ts';
 import type { OpenPool } from './open-pool.ts';
 import { stages } from './pipeline.ts';
@@ -82,7 +85,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     listKey: daemon.listKey,
     openPost: (context) => {
       const begun = current?.row.id === context.spoolId ? current.opened.get(context.list.name) : undefined;
-      if (!begun) return openInPool(context.raw, context.list);
+      if (!begun) return pool?.ready ? openInPool(context.raw, context.list) : openHere(context);
       // A thread that died (memory, a crash) took its tasks with it: open once more in a fresh thread. An exception
       // inside openMessage is a bug and goes on to shunt the message, as it would in this thread.
       return begun.catch((error: unknown) => (error instanceof Error && error.name === 'OpenThreadStopped' ? openInPool(context.raw, context.list) : Promise.reject(error)));
@@ -104,13 +107,33 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     // The list key is loaded (or first generated) here, so a thread only ever reads it.
     await daemon.listKey(list.name);
     if (!pool) throw new Error('open pool not started');
-    const members = list.members.filter((member) => member.armoredKey).map((member) => ({ address: member.address, armored: member.armoredKey! }));
-    return pool.open({ raw, listName: list.name, members });
+    return pool.open({ raw, listName: list.name, members: memberKeysOf(list) });
+  }
+
+  /** Starts the pool's threads on the lists' keys (loaded here first, so a thread only ever reads them), once. */
+  let warming = false;
+  function warmPool(openPool: OpenPool): void {
+    // Started before: only threads that died since are started again, on the same lists.
+    if (warming) return openPool.warm(undefined);
+    warming = true;
+    const lists = [...daemon.config().lists.values()];
+    void Promise.all(lists.map((list) => daemon.listKey(list.name)))
+      .catch(() => undefined)
+      .then(() => openPool.warm(lists.map((list) => ({ listName: list.name, members: memberKeysOf(list) }))));
+  }
+
+  /** In this thread, as without a pool: while the pool's threads load (the first posts after a start). */
+  async function openHere(context: MessageContext): Promise<OpenResult> {
+    return openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(context.list) });
   }
 
   function begin(row: SpoolRow): Claimed {
     const opened = new Map<string, Promise<OpenResult>>();
-    if (pool && row.attempts <= maxAttempts) {
+    // The threads start once messages queue up (another row is waiting): for one message at a time, opening it here
+    // is as fast, and an idle daemon or a first post after a start does not pay for loading them. Until one has
+    // loaded, rows are opened in their turn, here, rather than wait for it.
+    if (pool && !pool.ready && claimed.length > 0) warmPool(pool);
+    if (pool?.ready && row.attempts <= maxAttempts) {
       for (const target of uniqueTargets(daemon.config(), row.rcptTo)) {
         if (target.role !== 'post' || opened.has(target.list.name)) continue;
         const opening = openInPool(row.raw, target.list);
@@ -311,7 +334,9 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     // and handle. Not the null sender: RFC 5321 4.5.5 keeps that for delivery reports; forwards and notices SHOULD
     // carry a valid reverse-path.
     const sender = list ?? serverNoticeList(config)?.name;
-    daemon.db.transaction(() => {
+    // Not fsynced on its own (see withoutFsync): the spooled message was, before its 250, and a result a power cut
+    // undoes is worked out again from it. The next fsynced commit (intake's) makes this one durable as well.
+    withoutFsync(daemon.db, () => daemon.db.transaction(() => {
       for (const mail of result.outgoing) {
         if (mail.copies.length === 0) continue;
         // Outgoing mail is always built by a list (its key signs it), so with no list configured there is none.
@@ -320,7 +345,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       }
       for (const effect of result.effects) effect();
       daemon.spool.markState(row.id, result.state, { outcome: result.outcome, reason: result.reason, list });
-    })();
+    })());
     pipelineMessages.inc({ state: result.state });
     return result.outgoing.some((mail) => mail.copies.length > 0);
   }
@@ -412,6 +437,10 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       } while (running);
     },
   };
+}
+
+function memberKeysOf(list: ListConfig): Array<{ address: string; armored: string }> {
+  return list.members.filter((member) => member.armoredKey).map((member) => ({ address: member.address, armored: member.armoredKey! }));
 }
 
 /** Where a spooled message goes: a list address, or postmaster, handled in the name of serverNoticeList. */

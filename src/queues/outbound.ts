@@ -172,12 +172,11 @@ export function enqueueOutgoing(db: Db, batch: OutgoingBatch, now: number = Date
 /** Moves up to `limit` due rows to 'sending' and returns them, oldest due first. */
 export function claimDueRows(db: Db, limit: number, now: number): OutboundRow[] {
   if (limit <= 0) return [];
-  // The ids come from the outbound_due index alone (sorting index entries, not rows); only the chosen rows are read.
+  // One range of the outbound_due index (state, next_attempt_at, id) per state, each read in index order and cut at
+  // `limit`: a long backlog costs nothing here. (One query over both states sorted the whole due backlog per claim.)
   const select = statement(
     db,
-    `SELECT ${rowColumns} FROM outbound WHERE id IN (
-       SELECT id FROM outbound WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
-     ) ORDER BY next_attempt_at, id`,
+    `SELECT ${rowColumns} FROM outbound WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
   );
   const claim = statement(
     db,
@@ -185,7 +184,9 @@ export function claimDueRows(db: Db, limit: number, now: number): OutboundRow[] 
      WHERE id = ? AND state IN ('queued', 'deferred')`,
   );
   return db.transaction((): OutboundRow[] => {
-    const rows = (select.all(now, limit) as RowRecord[]).map(toRow);
+    const due = [...(select.all('queued', now, limit) as RowRecord[]), ...(select.all('deferred', now, limit) as RowRecord[])];
+    due.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
+    const rows = due.slice(0, limit).map(toRow);
     const claimed: OutboundRow[] = [];
     for (const row of rows) {
       if (claim.run(now, now, row.id).changes === 1) {

@@ -1,7 +1,7 @@
 // The inbound spool: stores each accepted message durably and hands queued messages to the pipeline worker, fairly across sources.
 import { randomInt } from 'node:crypto';
 import type { Db } from '../store/database.ts';
-import { statement } from '../store/statements.ts';
+import { statement, withoutFsync } from '../store/statements.ts';
 
 /** queued → processing → done | held | rejected | discarded | shunted (an unexpected exception; raw bytes kept for admins). */
 export type SpoolState = 'queued' | 'processing' | 'done' | 'held' | 'rejected' | 'discarded' | 'shunted';
@@ -255,7 +255,8 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
     claimNext() {
       let row: RawRow | undefined;
       try {
-        row = claimTransaction.immediate();
+        // Bookkeeping only: a claim lost in a power cut leaves the row queued, as a restart would anyway.
+        row = withoutFsync(db, () => claimTransaction.immediate());
       } catch (error) {
         // Another connection held the write lock past busy_timeout: nothing claimable right now, not a bug.
         if (isLockConflict(error)) return null;

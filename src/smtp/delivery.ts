@@ -6,7 +6,7 @@ import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Config, ServerConfig } from '../config/types.ts';
 import type { Db } from '../store/database.ts';
-import { statement } from '../store/statements.ts';
+import { statement, withoutFsync } from '../store/statements.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { counter, gauge, histogram } from '../util/metrics.ts';
@@ -225,7 +225,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     const outcomes = pendingOutcomes.splice(0);
     try {
       const at = now();
-      const rows = withoutFsync(() =>
+      // Bookkeeping only (see withoutFsync): a power cut can undo the last outcomes, whose copies are then sent again.
+      const rows = withoutFsync(db, () =>
         db.transaction((): OutboundRow[] => {
           markSentRows(db, outcomes.filter((outcome) => outcome.state === 'sent'), at);
           for (const outcome of outcomes) applyOutcome(outcome, at);
@@ -264,22 +265,6 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     }
     armWakeTimer(retryOutcomesSoon ? 1_000 : maxIdleSleepMs);
     notifyIdle();
-  }
-
-  /**
-   * The queue's own bookkeeping commits without an fsync (WAL, synchronous=NORMAL): a killed process loses none of it,
-   * and a power cut can only undo the last few outcomes, whose rows are then sent again, which at-least-once allows.
-   * What must survive a power cut is the fan-out itself, and that is committed by the list pipeline with a full fsync.
-   */
-  function withoutFsync<T>(work: () => T): T {
-    const previous = (statement(db, 'PRAGMA synchronous').get() as { synchronous: number }).synchronous;
-    if (previous <= 1) return work();
-    statement(db, 'PRAGMA synchronous = NORMAL').run();
-    try {
-      return work();
-    } finally {
-      statement(db, `PRAGMA synchronous = ${previous}`).run();
-    }
   }
 
   /** Every outcome but 'sent' (those are written together with markSentRows). */

@@ -18,3 +18,22 @@ export function statement(db: Db, sql: string): Statement {
   }
   return prepared;
 }
+
+/**
+ * Runs `work` (typically a transaction) with synchronous=NORMAL instead of the connection's FULL: in WAL mode its
+ * commit is not fsynced on its own. A killed process loses none of it; only a power cut or an OS crash can undo the
+ * last such commits, and then they are done again. So this is for bookkeeping that nobody outside was told about yet:
+ * a pipeline claim or result (the spooled message, fsynced before intake's 250, is handled again), the delivery
+ * queue's outcomes (the copy is sent again, which at-least-once allows). Never for what precedes an SMTP 250.
+ * The next fsynced commit of any connection (intake's) makes these durable too, since the WAL is one sequence.
+ */
+export function withoutFsync<T>(db: Db, work: () => T): T {
+  const previous = (statement(db, 'PRAGMA synchronous').get() as { synchronous: number }).synchronous;
+  if (previous <= 1) return work();
+  statement(db, 'PRAGMA synchronous = NORMAL').run();
+  try {
+    return work();
+  } finally {
+    statement(db, `PRAGMA synchronous = ${previous}`).run();
+  }
+}

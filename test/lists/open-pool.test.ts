@@ -14,7 +14,7 @@ let pool: OpenPool;
 beforeAll(async () => {
   list = await createListKey(LIST);
   poster = await createGpgMember({ address: 'security@xenproject.example' }, [list.listKey.armoredPublicKey]);
-  pool = createOpenPool({ dataDir: list.dataDir, domain: 'lists.example.org', algorithm: 'curve25519' }, 2);
+  pool = createOpenPool({ dataDir: list.dataDir }, 2);
 });
 
 afterAll(async () => {
@@ -52,6 +52,21 @@ describe('open pool', () => {
       expect(result.message.entity.equals(here.message.entity)).toBe(true);
       expect(result.message.verification).toEqual(here.message.verification);
       expect(result.message.verification).toMatchObject({ valid: true, memberAddress: poster.address });
+    }
+  });
+
+  it('is not ready before warm(); warm() loads the lists\' keys in its threads, then says ready', async () => {
+    const fresh = createOpenPool({ dataDir: list.dataDir }, 1);
+    try {
+      expect(fresh.ready).toBe(false);
+      fresh.warm([{ listName: LIST, members: [{ address: poster.address, armored: poster.armoredPublic }] }]);
+      const deadline = Date.now() + 30_000;
+      while (!fresh.ready && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(fresh.ready).toBe(true);
+      const result = await fresh.open({ raw: await signedPost('XSA-2'), listName: LIST, members: [{ address: poster.address, armored: poster.armoredPublic }] });
+      expect(result).toMatchObject({ ok: true, message: { verification: { valid: true, memberAddress: poster.address } } });
+    } finally {
+      await fresh.close();
     }
   });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { migrations } from '../../src/schema.ts';
 import {
+  claimDueRows,
   cleanupOutbound,
   enqueueOutgoing,
   getOutbound,
@@ -76,6 +77,27 @@ describe('enqueueOutgoing', () => {
   it('stores whole messages without a payload row', () => {
     const [id] = enqueueOutgoing(db, { spoolId: null, list: 'public', payload: null, copies: [copy('a@x.example')] });
     expect(getOutbound(db, id)).toMatchObject({ payloadId: null, state: 'queued', attempts: 0 });
+  });
+});
+
+describe('claimDueRows', () => {
+  it('claims due rows of both states, earliest due first, at most the limit, and leaves later and claimed ones', () => {
+    const ids = enqueueOutgoing(db, {
+      spoolId: null,
+      list: 'xen-security-issues',
+      payload: null,
+      copies: ['a', 'b', 'c', 'd', 'e'].map((name) => ({ recipient: `${name}@member.example`, head: Buffer.from(name) })),
+    }, 1_000);
+    // a: queued, due 1000; b: deferred, due 500; c: deferred, due 5000 (later); d: queued, due 1000; e: deferred, due 800.
+    markDeferred(db, ids[1], '451 later', 500, 900);
+    markDeferred(db, ids[2], '451 later', 5_000, 900);
+    markDeferred(db, ids[4], '451 later', 800, 900);
+    const first = claimDueRows(db, 3, 2_000);
+    expect(first.map((row) => row.recipient)).toEqual(['b@member.example', 'e@member.example', 'a@member.example']);
+    expect(first.every((row) => row.state === 'sending')).toBe(true);
+    expect(claimDueRows(db, 10, 2_000).map((row) => row.recipient)).toEqual(['d@member.example']);
+    expect(claimDueRows(db, 10, 2_000)).toEqual([]);
+    expect(claimDueRows(db, 10, 6_000).map((row) => row.recipient)).toEqual(['c@member.example']);
   });
 });
 
