@@ -6,7 +6,7 @@ import { openDatabase } from '../src/store/database.ts';
 import { migrations } from '../src/schema.ts';
 import { createLogger } from '../src/util/log.ts';
 import { createDelivery } from '../src/smtp/delivery.ts';
-import { enqueueOutgoing, queueCounts } from '../src/smtp/outbound.ts';
+import { enqueueOutgoing, queueCounts } from '../src/queues/outbound.ts';
 import { relayTestConfig, startRelayPeer } from '../test/helpers/relay.ts';
 import type { BenchRow } from './types.ts';
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { ensureListKey } from '../src/crypto/index.ts';
-import { asSent, ownTraceLength } from '../src/smtp/trace.ts';
+import { asSent, ownTraceLength } from '../src/queues/trace.ts';
 import { createGpgHome } from '../test/helpers/gpg.ts';
 import type { GpgHome } from '../test/helpers/gpg.ts';
 import { makeTestConfig, startTestDaemon } from '../test/helpers/daemon.ts';

@@ -1,7 +1,7 @@
 // What a part of the daemon is (Component) and what the daemon hands it (DaemonContext): the contract between daemon.ts and the parts it runs.
 import type { Config } from './config/types.ts';
 import type { ListKey } from './crypto/index.ts';
-import type { Spool } from './smtp/spool.ts';
+import type { Spool } from './queues/spool.ts';
 import type { Db } from './store/database.ts';
 import type { Logger } from './util/log.ts';
 

@@ -8,28 +8,26 @@ import { watchConfig } from './config/watch.ts';
 import type { ListKey } from './crypto/index.ts';
 import { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
 import { migrations } from './schema.ts';
-import { startIntakeThread } from './smtp/intake-host.ts';
+import { startIntakeThread } from './intake/intake-host.ts';
 import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
-import { createSpool } from './smtp/spool.ts';
+import { createSpool } from './queues/spool.ts';
 import { createOpenPool } from './lists/open-pool.ts';
 import { createPipelineWorker } from './lists/worker.ts';
 import { prepareMemberKeys } from './lists/keyring.ts';
-import type { Spool } from './smtp/spool.ts';
+import type { Spool } from './queues/spool.ts';
 import { openDatabase } from './store/database.ts';
 import type { Db } from './store/database.ts';
 import { createLogger } from './util/log.ts';
 import type { Logger } from './util/log.ts';
-import { metrics } from './util/metrics.ts';
+import { gauge } from './util/metrics.ts';
 import { createHttpComponent } from './web/component.ts';
 import { advisoriesComponent } from './advisories/component.ts';
 import { createMetricsComponent } from './web/metrics-server.ts';
 import { createSchedules } from './ops/schedules.ts';
 import { errorMessage } from './util/errors.ts';
 
-// Kept for branches written before these moved to their own modules; new code imports component.ts and data-dir.ts.
-export type { Component, ComponentFactory, DaemonContext } from './component.ts';
-export { databaseFile, keyPassphrase, loadListKey } from './data-dir.ts';
+const spoolMessages = gauge('embargo_spool_messages', 'Spool rows by state', ['state']);
 
 /** The pipeline's threads that open (decrypt, verify) posts: they load the list keys themselves, from dataDir. */
 const openPoolFor = (context: DaemonContext) => () => {
@@ -128,7 +126,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   try {
     const spool = createSpool(db);
-    metrics.gauge('embargo_spool_messages', 'Spool rows by state', () =>
+    spoolMessages.readFrom(() =>
       db.open ? Object.entries(spool.countByState()).map(([state, value]) => ({ labels: { state }, value })) : [],
     );
     const requeued = spool.resetProcessing();
@@ -214,7 +212,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger.info({ lists: config.lists.size }, 'config reloaded');
         if (info.restartMessage) logger.warn({ restartRequired: info.restartRequired.map((change) => change.field) }, info.restartMessage);
         prepareKeys(config).catch((error: unknown) =>
-          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'member keys could not be prepared'),
+          logger.error({ err: errorMessage(error) }, 'member keys could not be prepared'),
         );
         for (const list of config.lists.values()) {
           if (previousLists.has(list.name)) continue;

@@ -2,8 +2,8 @@
 import { archiveMigrations } from './archive/archive-schema.ts';
 import { listMigrations } from './lists/lists-schema.ts';
 import { opsMigrations } from './ops/ops-schema.ts';
-import { outboundMigrations } from './smtp/outbound-schema.ts';
-import { spoolMigrations } from './smtp/spool-schema.ts';
+import { outboundMigrations } from './queues/outbound-schema.ts';
+import { spoolMigrations } from './queues/spool-schema.ts';
 import { advisoryMigrations } from './advisories/schema.ts';
 import type { Migration } from './store/migrations.ts';
 

@@ -1,5 +1,5 @@
 // Writes a post's audit rows: each member's copy linked to its queue row, with the key it was encrypted to, or why it was withheld.
-import { copiesOf, type OutboundState } from '../smtp/outbound.ts';
+import { copiesOf, type OutboundState } from '../queues/outbound.ts';
 import type { Db } from '../store/database.ts';
 import { findAdvisory, recordDelivery, revisionOfSpool, type DeliveryState } from './store.ts';
 

@@ -3,7 +3,7 @@ import type { Config, ListConfig, Member } from '../config/types.ts';
 import * as crypto from '../crypto/index.ts';
 import type { ListKey } from '../crypto/index.ts';
 import { describeProblems, keyUsability } from '../lists/keyring.ts';
-import { enqueueOutgoing } from '../smtp/outbound.ts';
+import { enqueueOutgoing } from '../queues/outbound.ts';
 import type { Db } from '../store/database.ts';
 import type { Logger } from '../util/log.ts';
 import { openRevision } from './content.ts';

@@ -2,13 +2,15 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Component, ComponentFactory, DaemonContext } from '../component.ts';
 import type { ListKey } from '../crypto/index.ts';
-import { onOutboundStateChange } from '../smtp/outbound.ts';
-import { metrics } from '../util/metrics.ts';
+import { onOutboundStateChange } from '../queues/outbound.ts';
+import { gauge } from '../util/metrics.ts';
 import { auditStateOf } from './audit.ts';
 import { catchUp } from './catch-up.ts';
 import { releaseDue } from './release.ts';
 import { pendingEmbargoCount, recordDeliveryOutcome } from './store.ts';
 import { errorMessage } from '../util/errors.ts';
+
+const archiveEmbargoesPending = gauge('embargo_archive_embargoes_pending', 'Advisories waiting for their embargo to end');
 
 export function advisoriesComponent(options: { now?: () => Date } = {}): ComponentFactory {
   return async (context: DaemonContext): Promise<Component> => {
@@ -59,7 +61,7 @@ export function advisoriesComponent(options: { now?: () => Date } = {}): Compone
         removeListener = onOutboundStateChange((db, changes) => {
           for (const change of changes) recordDeliveryOutcome(db, change.id, { state: auditStateOf(change.state), detail: change.reply, at: change.at });
         });
-        metrics.gauge('embargo_archive_embargoes_pending', 'Advisories waiting for their embargo to end', () =>
+        archiveEmbargoesPending.readFrom(() =>
           context.db.open ? [{ labels: {}, value: pendingEmbargoCount(context.db) }] : [],
         );
         context.onConfigReload(() => void pass());

@@ -4,13 +4,15 @@ import type { ListKey } from '../crypto/index.ts';
 import { insertArchiveEntry, prepareArchiveEntry } from '../archive/store.ts';
 import type { OutgoingMail } from '../lists/context.ts';
 import { confirmedSubscribers } from '../lists/subscribers.ts';
-import { enqueueOutgoing } from '../smtp/outbound.ts';
+import { enqueueOutgoing } from '../queues/outbound.ts';
 import type { Db } from '../store/database.ts';
 import type { Logger } from '../util/log.ts';
-import { metrics } from '../util/metrics.ts';
+import { counter } from '../util/metrics.ts';
 import { openRevision, publicationMessageId, publishedMessage } from './content.ts';
 import { describeDate, noticeToPosters } from './notify.ts';
 import { addEvent, dueForRelease, getRevision, markPublished, type Advisory } from './store.ts';
+
+const advisoriesReleased = counter('embargo_advisories_released_total', 'Advisory revisions published');
 
 export interface ReleaseOptions {
   config: () => Config;
@@ -114,7 +116,7 @@ async function releaseOne(db: Db, config: Config, advisory: Advisory, now: Date,
     throw error;
   }
   if (!result) return null;
-  metrics.increment('embargo_advisories_released_total', {}, 1, 'Advisory revisions published');
+  advisoriesReleased.inc();
   options.logger?.info(
     { list: advisory.list, advisory: advisory.advisoryId, revision: advisory.revision, publishTo: target?.name ?? null, publicEntryId: result.entryId },
     'advisory released',

@@ -4,9 +4,11 @@ import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import type { ListConfig } from '../config/types.ts';
 import { encryptForArchive, type ListKey } from '../crypto/index.ts';
 import type { Db } from '../store/database.ts';
-import { metrics } from '../util/metrics.ts';
+import { counter } from '../util/metrics.ts';
 import { findEmbargoEnd } from './embargo-date.ts';
 import { messageIdsIn, messageKey, normalizeMessageId } from './message-ids.ts';
+
+const archiveEntries = counter('embargo_archive_entries_total', 'Messages added to the archive', ['visibility']);
 
 /** What a public entry shows on index pages; private entries have none of it in clear. */
 export interface ArchiveHeaders {
@@ -252,7 +254,7 @@ export function insertArchiveEntry(db: Db, entry: PreparedArchiveEntry): number 
     return id;
   });
   const id = insert();
-  if (created) metrics.increment('embargo_archive_entries_total', { visibility: entry.visibility }, 1, 'Messages added to the archive');
+  if (created) archiveEntries.inc({ visibility: entry.visibility });
   return id;
 }
 

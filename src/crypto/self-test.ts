@@ -2,6 +2,7 @@
 import type { ListKey, MemberKey, Recipient } from './index.ts';
 import { parseMemberKey } from './member-keys.ts';
 import { openMessage } from './open.ts';
+import { errorMessage } from '../util/errors.ts';
 import { decryptFromArchive, encryptForArchive } from './archive-encryption.ts';
 import { assembleCopy, sealFanout } from './fanout.ts';
 
@@ -30,6 +31,6 @@ export async function selfTestListKey(listKey: ListKey, address: string, recipie
     if (!archived.equals(content)) return { ok: false, detail: 'an archive entry does not decrypt to what was stored' };
     return { ok: true };
   } catch (error) {
-    return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+    return { ok: false, detail: errorMessage(error) };
   }
 }

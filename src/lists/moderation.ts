@@ -1,5 +1,5 @@
 // Held posts and moderators' decisions: the moderation table beside the spool row that keeps the held raw bytes.
-import { requeueDecided, spoolSummaries } from '../smtp/spool.ts';
+import { requeueDecided, spoolSummaries } from '../queues/spool.ts';
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
 

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openMessage, parseMemberKey, readListKey } from '../crypto/index.ts';
 import type { ListKey, MemberKey } from '../crypto/index.ts';
 import type { FromOpenThread, OpenPoolKeySettings, ToOpenThread, WarmList } from './open-pool.ts';
+import { errorSummary } from '../util/errors.ts';
 
 const keys = workerData as OpenPoolKeySettings;
 const listKeys = new Map<string, Promise<ListKey>>();
@@ -39,9 +40,8 @@ async function open(task: Extract<ToOpenThread, { type: 'open' }>): Promise<From
     const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
     return { type: 'opened', id: task.id, result: await openMessage(raw, { listKey: await listKey(task.listName), members }) };
   } catch (error) {
-    // Name and stack frames only: the message of an exception may quote the input (see errorSummary in worker.ts).
-    const frames = error instanceof Error ? (error.stack ?? '').split('\n').filter((line) => line.trim().startsWith('at ')).slice(0, 8).join('\n') : '';
-    return { type: 'failed', id: task.id, name: error instanceof Error ? error.name : typeof error, stack: frames };
+    // Name and stack frames only: the message of an exception may quote the input.
+    return { type: 'failed', id: task.id, ...errorSummary(error) };
   }
 }
 

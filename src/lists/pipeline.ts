@@ -13,8 +13,10 @@ import { limitRate } from './stages/limit-rate.ts';
 import { moderate } from './stages/moderate.ts';
 import { trackAdvisory } from './stages/track-advisory.ts';
 import { verify } from './stages/verify.ts';
-import { metrics } from '../util/metrics.ts';
+import { histogram } from '../util/metrics.ts';
 import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
+
+const fanoutSeconds = histogram('embargo_fanout_seconds', 'Time of the fan-out stage per post (sealing every copy)');
 
 export type Stage = (context: MessageContext) => StageResult | Promise<StageResult>;
 
@@ -59,7 +61,7 @@ export const stages: Record<StageId, Stage> = {
     try {
       return await fanOut(context);
     } finally {
-      metrics.observe('embargo_fanout_seconds', (performance.now() - started) / 1000, 'Time of the fan-out stage per post (sealing every copy)');
+      fanoutSeconds.observe((performance.now() - started) / 1000);
     }
   },
 };

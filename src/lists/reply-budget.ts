@@ -7,10 +7,12 @@
 import { createHash } from 'node:crypto';
 import type { MessageContext } from './context.ts';
 import type { Db } from '../store/database.ts';
-import { metrics } from '../util/metrics.ts';
+import { counter } from '../util/metrics.ts';
 import { statement } from '../store/statements.ts';
 
 export type NoticeKind = 'reply' | 'refusal';
+
+const withheld = counter('embargo_notices_withheld_total', 'Automatic replies and refusal notices not sent: over their limit for the period', ['kind']);
 
 const hourMs = 3_600_000;
 const periodMs: Record<NoticeKind, number> = { reply: 24 * hourMs, refusal: hourMs };
@@ -41,7 +43,7 @@ export function takeNoticeBudget(context: MessageContext, kind: NoticeKind, addr
   const { count } = statement(services.db, 'SELECT COUNT(*) AS count FROM notice_counts WHERE list = ? AND kind = ? AND address_digest = ? AND sent_at > ?')
     .get(list.name, kind, digest, now - periodMs[kind]) as { count: number };
   if (count + (pending.get(key) ?? 0) >= limitOf(context, kind)) {
-    metrics.increment('embargo_notices_withheld_total', { kind }, 1, 'Automatic replies and refusal notices not sent: over their limit for the period');
+    withheld.inc({ kind });
     services.logger.info({ spoolId: context.spoolId, list: list.name, kind }, 'automatic mail not sent: over its limit for the period');
     return false;
   }

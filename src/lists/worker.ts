@@ -3,11 +3,12 @@ import type { Config, ListConfig } from '../config/types.ts';
 import { openMessage } from '../crypto/index.ts';
 import type { OpenResult } from '../crypto/index.ts';
 import type { Component, DaemonContext } from '../component.ts';
-import { enqueueOutgoing } from '../smtp/outbound.ts';
+import { enqueueOutgoing } from '../queues/outbound.ts';
 import { withoutFsync } from '../store/statements.ts';
-import type { SpoolRow } from '../smtp/spool.ts';
-import { loadOrCreateServerSecret } from '../smtp/verp.ts';
-import { metrics } from '../util/metrics.ts';
+import type { SpoolRow } from '../queues/spool.ts';
+import { loadOrCreateServerSecret } from '../queues/verp.ts';
+import { counter, gauge } from '../util/metrics.ts';
+import { errorSummary } from '../util/errors.ts';
 import { isPostmasterAddress, resolveListAddress, serverNoticeList } from './addresses.ts';
 import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
@@ -25,6 +26,10 @@ import { handlePostmaster } from './roles/postmaster.ts';
 import { handlePost } from './roles/post.ts';
 import { handleRequest } from './roles/request.ts';
 import { handleSendkey } from './roles/sendkey.ts';
+
+const pipelineMessages = counter('embargo_pipeline_messages_total', 'Spooled messages finished by the pipeline, by final state', ['state']);
+const spoolBacklog = gauge('embargo_spool_backlog', 'Spooled messages not yet finished (queued or processing), by source class', ['class']);
+const spoolOldestUnprocessedAgeSeconds = gauge('embargo_spool_oldest_unprocessed_age_seconds', 'Age of the oldest spooled message not yet finished, by source class (0 when none waits)', ['class']);
 
 export interface WorkerOptions {
   /** A row claimed more often than this (it crashed the process each time) is shunted instead of tried again. */
@@ -341,12 +346,12 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       for (const effect of result.effects) effect();
       daemon.spool.markState(row.id, result.state, { outcome: result.outcome, reason: result.reason, list });
     })());
-    metrics.increment('embargo_pipeline_messages_total', { state: result.state }, 1, 'Spooled messages finished by the pipeline, by final state');
+    pipelineMessages.inc({ state: result.state });
     return result.outgoing.some((mail) => mail.copies.length > 0);
   }
 
   async function shunt(row: SpoolRow, config: Config, reason: string): Promise<void> {
-    metrics.increment('embargo_pipeline_messages_total', { state: 'shunted' }, 1, 'Spooled messages finished by the pipeline, by final state');
+    pipelineMessages.inc({ state: 'shunted' });
     const list = uniqueTargets(config, row.rcptTo)[0]?.list ?? null;
     let notices: OutgoingMail[] = [];
     if (list) {
@@ -391,10 +396,10 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       if (options.openPool) pool = options.openPool();
       else delete services.openPost;
       // What waits for this worker, per source class: a flood shows as a growing 'other' with an old oldest message.
-      metrics.gauge('embargo_spool_backlog', 'Spooled messages not yet finished (queued or processing), by source class', () =>
+      spoolBacklog.readFrom(() =>
         daemon.db.open ? daemon.spool.backlogByClass().map((entry) => ({ labels: { class: entry.sourceClass }, value: entry.messages })) : [],
       );
-      metrics.gauge('embargo_spool_oldest_unprocessed_age_seconds', 'Age of the oldest spooled message not yet finished, by source class (0 when none waits)', () => {
+      spoolOldestUnprocessedAgeSeconds.readFrom(() => {
         if (!daemon.db.open) return [];
         const time = now().getTime();
         return daemon.spool.backlogByClass().map((entry) => ({
@@ -474,8 +479,3 @@ function isBusy(error: unknown): boolean {
 }
 
 /** Name and stack frames only: an exception's message may quote the input, which must not reach the log. */
-function errorSummary(error: unknown): { name: string; stack: string } {
-  if (!(error instanceof Error)) return { name: typeof error, stack: '' };
-  const frames = (error.stack ?? '').split('\n').filter((line) => line.trim().startsWith('at ')).slice(0, 8);
-  return { name: error.name, stack: frames.join('\n') };
-}

@@ -2,11 +2,13 @@
 import { forgetDecidedWithoutMessage } from '../lists/moderation.ts';
 import { forgetNoticeCountsBefore } from '../lists/reply-budget.ts';
 import { forgetPostCountsBefore } from '../lists/stages/limit-rate.ts';
-import { cleanupOutbound } from '../smtp/outbound.ts';
-import { createSpool } from '../smtp/spool.ts';
-import { metrics } from '../util/metrics.ts';
+import { cleanupOutbound } from '../queues/outbound.ts';
+import { createSpool } from '../queues/spool.ts';
+import { counter } from '../util/metrics.ts';
 import { dayMs, type JobServices } from './jobs.ts';
 import { forgetRemindersBefore } from './key-expiry.ts';
+
+const cleanupDeleted = counter('embargo_cleanup_deleted_total', 'Rows deleted by the cleanup job', ['table']);
 
 export interface CleanupResult {
   spoolRows: number;
@@ -35,8 +37,8 @@ export function runCleanup(services: JobServices, now: Date): CleanupResult {
     const limitCounts = forgetNoticeCountsBefore(db, now.getTime() - dayMs) + forgetPostCountsBefore(db, now.getTime() - dayMs);
     return { spoolRows, outboundRows, moderationRows, keyReminders, limitCounts };
   })();
-  metrics.increment('embargo_cleanup_deleted_total', { table: 'spool' }, result.spoolRows, 'Rows deleted by the cleanup job');
-  metrics.increment('embargo_cleanup_deleted_total', { table: 'outbound' }, result.outboundRows, 'Rows deleted by the cleanup job');
+  cleanupDeleted.inc({ table: 'spool' }, result.spoolRows);
+  cleanupDeleted.inc({ table: 'outbound' }, result.outboundRows);
   services.logger.info({ ...result }, 'cleanup done');
   return result;
 }

@@ -2,8 +2,10 @@
 import { listHeld } from '../lists/moderation.ts';
 import { buildNotice, moderatorAddresses } from '../lists/notices.ts';
 import { listAddressFor } from '../lists/addresses.ts';
-import { metrics } from '../util/metrics.ts';
+import { counter } from '../util/metrics.ts';
 import { duration, enqueueListMail, type JobServices, type ListMail } from './jobs.ts';
+
+const heldDigests = counter('embargo_held_digests_total', 'Held-post digests sent to moderators');
 
 export interface HeldDigestResult {
   /** Lists with held posts, and how many posts each. */
@@ -59,7 +61,7 @@ export async function runHeldDigest(services: JobServices, now: Date): Promise<H
   services.db.transaction(() => {
     result.copies = enqueueListMail(services.db, mail);
   })();
-  metrics.increment('embargo_held_digests_total', {}, result.copies, 'Held-post digests sent to moderators');
+  heldDigests.inc(result.copies);
   services.logger.info({ lists: result.lists.length, copies: result.copies }, 'held-post digest done');
   return result;
 }

@@ -2,7 +2,7 @@
 import type { Config, ListConfig } from '../config/types.ts';
 import type { ListKey } from '../crypto/index.ts';
 import type { OutgoingMail } from '../lists/context.ts';
-import { enqueueOutgoing } from '../smtp/outbound.ts';
+import { enqueueOutgoing } from '../queues/outbound.ts';
 import type { Db } from '../store/database.ts';
 import type { Logger } from '../util/log.ts';
 

@@ -5,8 +5,10 @@ import { memberKey } from '../lists/keyring.ts';
 import { adminAddresses, buildNotice } from '../lists/notices.ts';
 import { listAddressFor } from '../lists/addresses.ts';
 import type { Db } from '../store/database.ts';
-import { metrics } from '../util/metrics.ts';
+import { counter } from '../util/metrics.ts';
 import { dayMs, duration, enqueueListMail, type JobServices, type ListMail } from './jobs.ts';
+
+const keyExpiryReminders = counter('embargo_key_expiry_reminders_total', 'Key-expiry reminders sent to members');
 
 /** A reminder for the same key and expiry is not sent again within this time (the job runs weekly). */
 export const reminderQuietMs = 7 * dayMs;
@@ -142,7 +144,7 @@ export async function runKeyExpiryWarnings(services: JobServices, now: Date): Pr
     enqueueListMail(db, mail);
     for (const expiring of result.reminded) record.run(expiring.address, expiring.fingerprint, expiring.expiresAt.getTime(), now.getTime());
   })();
-  metrics.increment('embargo_key_expiry_reminders_total', {}, result.reminded.length, 'Key-expiry reminders sent to members');
+  keyExpiryReminders.inc(result.reminded.length);
   services.logger.info(
     { reminded: result.reminded.length, alreadyReminded: result.alreadyReminded.length, expired: result.expired.length, summaries: result.summaries },
     'key-expiry warnings done',

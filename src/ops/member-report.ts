@@ -2,7 +2,7 @@
 import type { Config, ListConfig, Member } from '../config/types.ts';
 import type { KeyProblem } from '../crypto/index.ts';
 import { keyUsability, memberKey } from '../lists/keyring.ts';
-import { listBounceRecords } from '../smtp/bounces.ts';
+import { listBounceRecords } from '../queues/bounce-scores.ts';
 import type { Db } from '../store/database.ts';
 
 export interface BounceState {

@@ -3,12 +3,15 @@ import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Config } from '../config/types.ts';
 import type { Component, DaemonContext } from '../component.ts';
-import { metrics } from '../util/metrics.ts';
+import { counter, histogram } from '../util/metrics.ts';
 import { runCleanup } from './cleanup.ts';
 import { runHeldDigest } from './held-digest.ts';
 import type { JobServices } from './jobs.ts';
 import { runKeyExpiryWarnings } from './key-expiry.ts';
 import { errorMessage } from '../util/errors.ts';
+
+const jobRuns = counter('embargo_job_runs_total', 'Scheduled job runs by outcome', ['job', 'outcome']);
+const jobSeconds = histogram('embargo_job_seconds', 'Scheduled job run time');
 
 export interface Job {
   name: string;
@@ -40,12 +43,12 @@ export function createSchedules(context: DaemonContext, options: { jobs?: Job[];
       const started = performance.now();
       try {
         await job.run(services, clock());
-        metrics.increment('embargo_job_runs_total', { job: job.name, outcome: 'ok' }, 1, 'Scheduled job runs by outcome');
+        jobRuns.inc({ job: job.name, outcome: 'ok' });
       } catch (error) {
-        metrics.increment('embargo_job_runs_total', { job: job.name, outcome: 'error' }, 1, 'Scheduled job runs by outcome');
+        jobRuns.inc({ job: job.name, outcome: 'error' });
         logger.error({ job: job.name, err: errorMessage(error) }, 'scheduled job failed');
       } finally {
-        metrics.observe('embargo_job_seconds', (performance.now() - started) / 1000, 'Scheduled job run time');
+        jobSeconds.observe((performance.now() - started) / 1000);
         running.delete(job.name);
       }
     });

@@ -1,6 +1,6 @@
 // Intake backpressure: refuses mail with a 4xx while too much waits unprocessed (per client address, in all) or the disk nears full.
 import { statfsSync } from 'node:fs';
-import type { Spool } from './spool.ts';
+import type { Spool } from '../queues/spool.ts';
 
 export interface BackpressureSettings {
   maxBacklogPerAddress: number;

@@ -9,8 +9,8 @@ import type { Db } from '../store/database.ts';
 import { statement, withoutFsync } from '../store/statements.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import { metrics } from '../util/metrics.ts';
-import { isSuspended } from './bounces.ts';
+import { counter, gauge, histogram } from '../util/metrics.ts';
+import { isSuspended } from '../queues/bounce-scores.ts';
 import { installFastDataScan } from './data-scan.ts';
 import { dkimSigning } from './dkim.ts';
 import {
@@ -29,8 +29,16 @@ import {
   onOutboundEnqueued,
   requeueInFlight,
   type OutboundRow,
-} from './outbound.ts';
-import { loadOrCreateServerSecret, verpAddress } from './verp.ts';
+} from '../queues/outbound.ts';
+import { loadOrCreateServerSecret, verpAddress } from '../queues/verp.ts';
+
+const copiesDelivered = counter('embargo_delivered_total', 'Copies accepted by the relay');
+const attemptsDeferred = counter('embargo_deferred_total', 'Delivery attempts deferred (4xx, network error, timeout)');
+const copiesFailed = counter('embargo_failed_total', 'Copies the relay refused permanently (5xx)');
+const copiesExpired = counter('embargo_expired_total', 'Copies given up after the maximum age');
+const deliverySeconds = histogram('embargo_delivery_seconds', 'Time for one copy to be accepted by the relay');
+const queueDepth = gauge('embargo_queue_depth', 'Outbound queue rows by state', ['state']);
+const queueOldestAgeSeconds = gauge('embargo_queue_oldest_age_seconds', 'Age of the oldest outbound row not yet delivered');
 
 export interface DeliveryTimeouts {
   /** TCP connect. */
@@ -188,11 +196,11 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   }
 
   function registerGauges(): void {
-    metrics.gauge('embargo_queue_depth', 'Outbound queue rows by state', () => {
+    queueDepth.readFrom(() => {
       const counts = queueCounts(db);
       return outboundStates.map((state) => ({ labels: { state }, value: counts[state] }));
     });
-    metrics.gauge('embargo_queue_oldest_age_seconds', 'Age of the oldest outbound row not yet delivered', () => [
+    queueOldestAgeSeconds.readFrom(() => [
       { labels: {}, value: Math.round(oldestPendingAgeMs(db, now()) / 1000) },
     ]);
   }
@@ -269,20 +277,20 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     const { row } = outcome;
     switch (outcome.state) {
       case 'sent':
-        metrics.increment('embargo_delivered_total', {}, 1, 'Copies accepted by the relay');
+        copiesDelivered.inc();
         // Who received what, for the record (never the subject): the spool id ties it to the post, the row to the audit trail.
         log.info({ row: row.id, spoolId: row.spoolId, list: row.list, recipient: row.recipient, attempts: row.attempts, reply: outcome.reply }, 'delivered');
         break;
       case 'deferred':
-        metrics.increment('embargo_deferred_total', {}, 1, 'Delivery attempts deferred (4xx, network error, timeout)');
+        attemptsDeferred.inc();
         log.info({ row: row.id, list: row.list, attempts: row.attempts, retryAt: new Date(outcome.nextAttemptAt).toISOString(), reply: outcome.reply }, 'delivery deferred');
         break;
       case 'failed':
-        metrics.increment('embargo_failed_total', {}, 1, 'Copies the relay refused permanently (5xx)');
+        copiesFailed.inc();
         log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply: outcome.reply }, 'delivery failed permanently');
         break;
       case 'expired':
-        metrics.increment('embargo_expired_total', {}, 1, 'Copies given up after the maximum age');
+        copiesExpired.inc();
         log.warn({ row: row.id, list: row.list, recipient: row.recipient, reply: outcome.reply }, 'delivery expired');
         break;
       case 'suspended':
@@ -355,7 +363,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
         // Only for nodemailer's own bookkeeping (a raw message is sent as is); without it, nodemailer makes a random one per copy.
         ...(row.messageId ? { messageId: `<${row.messageId}>` } : {}),
       });
-      metrics.observe('embargo_delivery_seconds', (now() - started) / 1000, 'Time for one copy to be accepted by the relay');
+      deliverySeconds.observe((now() - started) / 1000);
       return { id: row.id, state: 'sent', reply: String(info.response ?? '250 accepted'), row };
     } catch (error) {
       return failureOutcome(row, error);
@@ -380,7 +388,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     try {
       const expired = expireOld(db, relaySettings().maxAgeHours * 3_600_000, now());
       if (expired > 0) {
-        metrics.increment('embargo_expired_total', {}, expired, 'Copies given up after the maximum age');
+        copiesExpired.inc(expired);
         log.warn({ expired }, 'outbound rows expired');
       }
     } catch (error) {

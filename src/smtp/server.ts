@@ -5,16 +5,23 @@ import { createSecureContext } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.ts';
-import { isPostmasterAddress, isRegisteredPoster, resolveListAddress } from '../lists/addresses.ts';
-import { metrics as processMetrics } from '../util/metrics.ts';
+import { counter, histogram } from '../util/metrics.ts';
 import { bigMessageBytes, collectGarbage } from '../util/memory.ts';
 import { createBackpressure } from './backpressure.ts';
 import type { BackpressureDecision } from './backpressure.ts';
 import { createRateLimiter } from './rate-limit.ts';
-import { isLockConflict } from './spool.ts';
-import type { Spool, SpoolEntry } from './spool.ts';
-import { lineBreakOf, receivedField } from './trace.ts';
+import { isLockConflict } from '../queues/spool.ts';
+import type { Spool, SpoolEntry } from '../queues/spool.ts';
+import { lineBreakOf, receivedField } from '../queues/trace.ts';
 import { errorMessage } from '../util/errors.ts';
+
+const smtpRefused = counter('embargo_smtp_refused_total', 'SMTP refusals by reason and reply code', ['code', 'reason']);
+const smtpConnections = counter('embargo_smtp_connections_total', 'SMTP connections accepted');
+const smtpReceived = counter('embargo_smtp_received_total', 'Messages received (end of DATA), whether stored or refused');
+const smtpSpooled = counter('embargo_smtp_spooled_total', 'Messages committed to the spool');
+const spoolStoreFailures = counter('embargo_spool_store_failures_total', 'Spool commits that failed (answered 451)');
+const spoolCommitBatchSize = histogram('embargo_spool_commit_batch_size', 'Messages per spool transaction', [1, 2, 5, 10, 20, 50, 100]);
+const spoolCommitSeconds = histogram('embargo_spool_commit_seconds', 'Time from end of DATA to spool commit');
 
 type LogMethod = (fields: Record<string, unknown>, message: string) => void;
 
@@ -26,19 +33,15 @@ export interface IntakeLogger {
   error: LogMethod;
 }
 
-/** The part of the metrics registry intake uses (the intake thread relays these to the daemon's registry). */
-export interface IntakeMetrics {
-  increment(name: string, labels?: Record<string, string>, by?: number, help?: string): void;
-  observe(name: string, seconds: number, help?: string, buckets?: number[]): void;
-}
-
 export interface SmtpServerOptions {
   /** Read on every command, so a config reload (new lists, limits) applies to running connections. */
   config(): Config;
   spool: Spool;
+  /** Whether mail for this envelope recipient is taken (a list address, postmaster): the list engine's rules, handed in. */
+  acceptsRecipient(address: string): boolean;
+  /** Whether the envelope sender is registered to post to a list among the recipients: a scheduling hint only. */
+  isRegisteredPoster(recipients: string[], sender: string): boolean;
   logger: IntakeLogger;
-  /** Default: the process-wide registry of src/util/metrics.ts. */
-  metrics?: IntakeMetrics;
   /** Called after each message is committed, so the pipeline worker wakes up. */
   onSpooled?(id: string): void;
   /** How long a message waits for another connection's write lock before the client gets 451. Default 5 s. */
@@ -84,7 +87,7 @@ function readTls(config: Config): TlsFiles | null {
  * When another connection holds the write lock, the batch waits without blocking the event loop (SQLite's own
  * busy handler would sleep the thread in steps of up to 100 ms) and messages arriving meanwhile join it.
  */
-function createGroupCommitter(spool: Spool, metrics: IntakeMetrics, maxLockWaitMs: number) {
+function createGroupCommitter(spool: Spool, maxLockWaitMs: number) {
   type Pending = { entry: SpoolEntry; since: number; resolve(id: string): void; reject(error: unknown): void };
   let pending: Pending[] = [];
   let scheduled = false;
@@ -104,7 +107,7 @@ function createGroupCommitter(spool: Spool, metrics: IntakeMetrics, maxLockWaitM
     try {
       const ids = spool.insertMany(batch.map((item) => item.entry));
       batch.forEach((item, index) => item.resolve(ids[index]));
-      metrics.observe('embargo_spool_commit_batch_size', batch.length, 'Messages per spool transaction', [1, 2, 5, 10, 20, 50, 100]);
+      spoolCommitBatchSize.observe(batch.length);
     } catch (batchError) {
       if (isLockConflict(batchError) && performance.now() - batch[0].since < maxLockWaitMs) {
         pending = batch.concat(pending);
@@ -135,7 +138,6 @@ function createGroupCommitter(spool: Spool, metrics: IntakeMetrics, maxLockWaitM
 
 export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpIntake> {
   const { spool, logger } = options;
-  const metrics = options.metrics ?? processMetrics;
   const initial = options.config();
   const smtpSettings = () => options.config().server.smtp;
   const limiter = createRateLimiter(() => smtpSettings().rateLimit);
@@ -146,11 +148,11 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
   );
   /** Counts and logs a backpressure refusal; returns the error smtp-server answers with. */
   const refusedByBackpressure = (decision: Exclude<BackpressureDecision, { ok: true }>, session: SMTPServerSession) => {
-    metrics.increment('embargo_smtp_refused_total', { reason: decision.reason, code: String(decision.code) }, 1, 'SMTP refusals by reason and reply code');
+    smtpRefused.inc({ reason: decision.reason, code: String(decision.code) });
     logger.info({ cid: session.id, remoteAddress: session.remoteAddress, reason: decision.reason, code: decision.code }, 'smtp message refused by backpressure');
     return smtpError(decision.code, decision.message);
   };
-  const store = createGroupCommitter(spool, metrics, options.maxLockWaitMs ?? 5_000);
+  const store = createGroupCommitter(spool, options.maxLockWaitMs ?? 5_000);
   const counted = new Set<string>();
   let closing = false;
   let inFlight = 0;
@@ -226,12 +228,12 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
       if (closing) return callback(smtpError(421, '4.3.2 shutting down, try again later'));
       const decision = limiter.connect(address);
       if (!decision.ok) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'connection-rate', code: String(decision.code) }, 1, 'SMTP refusals by reason and reply code');
+        smtpRefused.inc({ reason: 'connection-rate', code: String(decision.code) });
         logger.info({ cid: session.id, remoteAddress: address, code: decision.code }, 'smtp connection refused by rate limit');
         return callback(smtpError(decision.code, decision.message));
       }
       counted.add(session.id);
-      metrics.increment('embargo_smtp_connections_total', {}, 1, 'SMTP connections accepted');
+      smtpConnections.inc();
       logger.debug({ cid: session.id, remoteAddress: address }, 'smtp connection');
       callback();
     },
@@ -244,7 +246,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
       if (closing) return callback(smtpError(421, '4.3.2 shutting down, try again later'));
       const decision = limiter.message(session.remoteAddress);
       if (!decision.ok) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'message-rate', code: String(decision.code) }, 1, 'SMTP refusals by reason and reply code');
+        smtpRefused.inc({ reason: 'message-rate', code: String(decision.code) });
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp message refused by rate limit');
         return callback(smtpError(decision.code, decision.message));
       }
@@ -257,12 +259,11 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
     onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error | null) => void) {
       const config = options.config();
       if (session.envelope.rcptTo.length >= config.server.smtp.maxRecipients) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'too-many-recipients', code: '452' }, 1, 'SMTP refusals by reason and reply code');
+        smtpRefused.inc({ reason: 'too-many-recipients', code: '452' });
         return callback(smtpError(452, '4.5.3 too many recipients'));
       }
-      // postmaster (RFC 5321 §4.5.1) is the one name at our domain that is not a list address and still takes mail.
-      if (!resolveListAddress(config, address.address) && !isPostmasterAddress(config, address.address)) {
-        metrics.increment('embargo_smtp_refused_total', { reason: 'unknown-recipient', code: '550' }, 1, 'SMTP refusals by reason and reply code');
+      if (!options.acceptsRecipient(address.address)) {
+        smtpRefused.inc({ reason: 'unknown-recipient', code: '550' });
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress }, 'smtp recipient refused: no such list');
         return callback(smtpError(550, '5.1.1 no such list here'));
       }
@@ -289,7 +290,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         finished = true;
         finishTransaction();
         chunks.length = 0;
-        metrics.increment('embargo_smtp_refused_total', { reason: 'data-timeout', code: '451' }, 1, 'SMTP refusals by reason and reply code');
+        smtpRefused.inc({ reason: 'data-timeout', code: '451' });
         logger.info({ cid: session.id, remoteAddress: session.remoteAddress, size: received }, 'smtp data deadline passed; connection closed');
         const connection = [...server.connections].find((candidate: { id?: string }) => candidate.id === session.id) as
           | { send(code: number, text: string): void; close(): void }
@@ -310,9 +311,9 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
       stream.on('end', () => {
         if (finished) return;
         clearTimeout(deadline);
-        metrics.increment('embargo_smtp_received_total', {}, 1, 'Messages received (end of DATA), whether stored or refused');
+        smtpReceived.inc();
         if (stream.sizeExceeded || received > limit) {
-          metrics.increment('embargo_smtp_refused_total', { reason: 'too-big', code: '552' }, 1, 'SMTP refusals by reason and reply code');
+          smtpRefused.inc({ reason: 'too-big', code: '552' });
           logger.info({ cid: session.id, size: received, limit }, 'smtp message refused: too big');
           return finish(smtpError(552, `5.3.4 message exceeds the maximum size of ${limit} bytes`));
         }
@@ -338,7 +339,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           mailFrom,
           rcptTo,
           // For the pipeline's scheduling only: a registered poster's mail goes first within its turn.
-          sourceClass: !mailFrom ? 'bounce' : isRegisteredPoster(options.config(), rcptTo, mailFrom) ? 'poster' : 'other',
+          sourceClass: !mailFrom ? 'bounce' : options.isRegisteredPoster(rcptTo, mailFrom) ? 'poster' : 'other',
           remoteAddress: session.remoteAddress ?? null,
           helo: session.hostNameAppearsAs ?? null,
           raw: Buffer.concat([trace, ...chunks], trace.length + received),
@@ -348,8 +349,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
         const started = performance.now();
         store(entry).then(
           (id) => {
-            metrics.increment('embargo_smtp_spooled_total', {}, 1, 'Messages committed to the spool');
-            metrics.observe('embargo_spool_commit_seconds', (performance.now() - started) / 1000, 'Time from end of DATA to spool commit');
+            smtpSpooled.inc();
+            spoolCommitSeconds.observe((performance.now() - started) / 1000);
             logger.info({ cid: session.id, spoolId: id, size: received, recipients: entry.rcptTo.length }, 'message spooled');
             finish(null, `2.0.0 queued as ${id}`);
             try {
@@ -362,7 +363,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
             if (received >= bigMessageBytes) setImmediate(collectGarbage);
           },
           (error: unknown) => {
-            metrics.increment('embargo_spool_store_failures_total', {}, 1, 'Spool commits that failed (answered 451)');
+            spoolStoreFailures.inc();
             logger.error({ cid: session.id, err: errorMessage(error) }, 'spool store failed');
             finish(smtpError(451, '4.3.0 temporarily unable to store message'));
           },

@@ -10,6 +10,7 @@ interface Series {
 }
 
 const registry = new Map<string, Series>();
+const defaultBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const gaugeCallbacks = new Map<string, () => Array<{ labels: Labels; value: number }>>();
 
 function labelKey(labels: Labels = {}): string {
@@ -26,19 +27,21 @@ function series(name: string, type: Series['type'], help: string, buckets?: numb
   return entry;
 }
 
+/** Where handles record: this thread's registry, unless the thread relays to another's (see recordMetricsWith). */
+export interface MetricsRecorder {
+  increment(name: string, labels: Labels, by: number, help: string): void;
+  observe(name: string, value: number, help: string, buckets: number[] | undefined): void;
+}
+
 export const metrics = {
-  /** Adds to a counter; declare help text on first use. */
-  increment(name: string, labels: Labels = {}, by = 1, help = name): void {
+  /** Adds to a counter. Call sites use a counter() handle; this is the registry's entry point, and the relay's. */
+  increment(name: string, labels: Labels, by: number, help: string): void {
     const entry = series(name, 'counter', help);
     const key = labelKey(labels);
     entry.values.set(key, (entry.values.get(key) ?? 0) + by);
   },
-  /** A gauge computed at scrape time (queue depth, oldest row age). */
-  gauge(name: string, help: string, read: () => Array<{ labels: Labels; value: number }>): void {
-    series(name, 'gauge', help);
-    gaugeCallbacks.set(name, read);
-  },
-  observe(name: string, seconds: number, help = name, buckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]): void {
+  /** Adds one observation to a histogram. Call sites use a histogram() handle; this is the registry's entry point, and the relay's. */
+  observe(name: string, seconds: number, help: string, buckets = defaultBuckets): void {
     const entry = series(name, 'histogram', help, buckets);
     for (const bound of entry.buckets ?? []) {
       if (seconds <= bound) entry.values.set(`le="${bound}"`, (entry.values.get(`le="${bound}"`) ?? 0) + 1);
@@ -70,6 +73,70 @@ export const metrics = {
     return lines.join('\n') + '\n';
   },
 };
+
+let recorder: MetricsRecorder = metrics;
+
+/** A thread whose metrics belong to another thread's registry (SMTP intake) sends its handles' records there. */
+export function recordMetricsWith(next: MetricsRecorder): void {
+  recorder = next;
+}
+
+/** Each metric is declared once, by name: a second declaration is a bug (two call sites that would drift apart). */
+const declared = new Set<string>();
+
+function declare(name: string): void {
+  if (declared.has(name)) throw new Error(`metric ${name} is declared twice`);
+  declared.add(name);
+}
+
+/** The labels a handle takes: none (then only an optional amount), or a value for each declared label name. */
+type LabelArguments<L extends string, Rest extends unknown[]> = [L] extends [never] ? Rest : [labels: Record<L, string>, ...Rest];
+
+export interface Counter<L extends string> {
+  readonly name: string;
+  inc(...args: LabelArguments<L, [by?: number]>): void;
+}
+
+export interface Histogram {
+  readonly name: string;
+  observe(seconds: number): void;
+}
+
+export interface Gauge<L extends string> {
+  readonly name: string;
+  /** The values are computed at scrape time (queue depth, oldest row age); the component that knows them says how. */
+  readFrom(read: () => Array<{ labels: Record<L, string>; value: number }>): void;
+}
+
+/** Declares a counter: its name, help text and label names, in one place; call sites use the handle. */
+export function counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+  declare(name);
+  return {
+    name,
+    inc(...args: unknown[]) {
+      const [labels, by] = (labelNames.length ? args : [{}, ...args]) as [Labels, number | undefined];
+      recorder.increment(name, labels, by ?? 1, help);
+    },
+  };
+}
+
+/** Declares a histogram (seconds unless said otherwise) with its buckets. */
+export function histogram(name: string, help: string, buckets?: number[]): Histogram {
+  declare(name);
+  return { name, observe: (value) => recorder.observe(name, value, help, buckets) };
+}
+
+/** Declares a gauge; it appears on /metrics once a component tells it where its values come from. */
+export function gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+  declare(name);
+  return {
+    name,
+    readFrom(read) {
+      series(name, 'gauge', help);
+      gaugeCallbacks.set(name, read);
+    },
+  };
+}
 
 /** The `list` label of a per-list series: a private list's name only when the admin asked for it (metrics.listLabels). */
 export function listLabel(listLabels: boolean, list: { name: string; kind: string }): string {

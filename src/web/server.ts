@@ -5,7 +5,8 @@ import type { Config, ListConfig } from '../config/types.ts';
 import type { ListKey } from '../crypto/index.ts';
 import type { Db } from '../store/database.ts';
 import type { Logger } from '../util/log.ts';
-import { metrics } from '../util/metrics.ts';
+import { counter, histogram } from '../util/metrics.ts';
+import { errorMessage } from '../util/errors.ts';
 import { mboxRecord } from '../archive/mbox.ts';
 import {
   publicCount,
@@ -32,6 +33,11 @@ import { attachmentDisposition, downloadType, renderMessage } from './render-mes
 import { cookieValue, createSubscribeGuard, csrfCookie, formLifetimeMs } from './subscribe-form.ts';
 import { threadTree, type ThreadNode } from './thread-tree.ts';
 import { dearmor, wkdHash } from './wkd.ts';
+
+const webSubscribeRequests = counter('embargo_web_subscribe_requests_total', 'Subscribe form posts that started a confirmation', ['list']);
+const httpRequests = counter('embargo_http_requests_total', 'HTTP requests by route and status', ['route', 'status']);
+const archiveSearchSeconds = histogram('embargo_archive_search_seconds', 'Full-text search time');
+const httpRequestSeconds = histogram('embargo_http_request_seconds', 'HTTP request time');
 
 export interface WebServerOptions {
   db: Db;
@@ -137,7 +143,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
       const pageNumber = Math.min(Math.max(1, Number.parseInt(url.searchParams.get('page') ?? '1', 10) || 1), maxSearchPage);
       const started = performance.now();
       const result = searchPublicPage(db, list.name, query, searchPageSize, (pageNumber - 1) * searchPageSize);
-      metrics.observe('embargo_archive_search_seconds', (performance.now() - started) / 1000, 'Full-text search time');
+      archiveSearchSeconds.observe((performance.now() - started) / 1000);
       return htmlReply(searchPage(list, query, result, pageNumber, searchPageSize));
     }
     if (first && /^\d{4}-\d{2}$/.test(first)) {
@@ -298,7 +304,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
     const allowed = guard.take(address, clientIp(request));
     if (!allowed.ok) return refuse(allowed.status, allowed.reason);
     options.requestSubscription(list, address, clientIp(request));
-    metrics.increment('embargo_web_subscribe_requests_total', { list: list.name }, 1, 'Subscribe form posts that started a confirmation');
+    webSubscribeRequests.inc({ list: list.name });
     return htmlReply(
       subscribeReplyPage(list, {
         ok: true,
@@ -378,7 +384,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
       try {
         reply = await subscribe(request, new URL(request.url ?? '/', 'http://archive.invalid'));
       } catch (error) {
-        logger.error({ err: error }, 'subscribe form failed');
+        logger.error({ err: errorMessage(error) }, 'subscribe form failed');
         reply = text(500, 'internal error\n');
       }
     } else if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -388,7 +394,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
       try {
         ({ name, reply } = await route(request));
       } catch (error) {
-        logger.error({ err: error, path: new URL(request.url ?? '/', 'http://archive.invalid').pathname }, 'web request failed');
+        logger.error({ err: errorMessage(error), path: new URL(request.url ?? '/', 'http://archive.invalid').pathname }, 'web request failed');
         reply = text(500, 'internal error\n');
       }
     }
@@ -404,8 +410,8 @@ export function createWebServer(options: WebServerOptions): WebServer {
       ...reply.headers,
     });
     response.end(request.method === 'HEAD' ? undefined : body);
-    metrics.increment('embargo_http_requests_total', { route: name, status: String(reply.status) }, 1, 'HTTP requests by route and status');
-    metrics.observe('embargo_http_request_seconds', (performance.now() - started) / 1000, 'HTTP request time');
+    httpRequests.inc({ route: name, status: String(reply.status) });
+    httpRequestSeconds.observe((performance.now() - started) / 1000);
   }
 
   return {

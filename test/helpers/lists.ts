@@ -1,7 +1,7 @@
 // A list-engine test world: a real daemon with three lists, members with their own GnuPG homes, a recording relay peer.
 import { stringify } from 'yaml';
 import { ensureListKey } from '../../src/crypto/index.ts';
-import type { SpoolState } from '../../src/smtp/spool.ts';
+import type { SpoolState } from '../../src/queues/spool.ts';
 import { createGpgHome } from './gpg.ts';
 import type { GpgHome, GpgResult } from './gpg.ts';
 import { deepMerge, startTestDaemon } from './daemon.ts';

@@ -5,7 +5,7 @@ import type { ListWorld } from '../helpers/lists.ts';
 import type { RelayMessage } from '../helpers/relay.ts';
 import { makeMessage } from '../helpers/smtp.ts';
 import { handleBounce } from '../helpers/bounces.ts';
-import { loadOrCreateServerSecret } from '../../src/smtp/verp.ts';
+import { loadOrCreateServerSecret } from '../../src/queues/verp.ts';
 
 let world: ListWorld;
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { splitMessage } from '../../src/lists/headers.ts';
 import { decodeBody } from '../../src/mime/decode.ts';
 import { parseMime, splitHeaders, splitMultipart } from '../../src/mime/read.ts';
-import { classifyBounce } from '../../src/smtp/bounce-reading.ts';
+import { classifyBounce } from '../../src/lists/bounce-reading.ts';
 
 const limits = { maxDepth: 10, maxParts: 50 };
 

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announce, buildPost, domain, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld } from '../helpers/lists.ts';
+import { metricDeclarations } from '../helpers/metrics.ts';
 import { makeMessage, sendMail } from '../helpers/smtp.ts';
 
 let world: ListWorld;
@@ -95,4 +96,16 @@ describe('/metrics after end-to-end posts', () => {
     expect(text).not.toMatch(/@/);
     expect(text).not.toContain('XSA-1000');
   }, 60_000);
+
+  it('has one HELP and one TYPE line for each metric, and each metric it shows is declared once in src/', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${world.daemon.metricsPort}/metrics`)).text();
+    const helps = [...text.matchAll(/^# HELP (\S+) /gm)].map((match) => match[1]);
+    const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]);
+    // The posts above moved the SMTP, pipeline and delivery series, so a good part of them is on show.
+    expect(helps.length).toBeGreaterThan(10);
+    expect(types).toEqual(helps);
+    expect(new Set(helps).size).toBe(helps.length);
+    const { names } = metricDeclarations();
+    expect(helps.filter((name) => names.filter((declared) => declared === name).length !== 1)).toEqual([]);
+  });
 });

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/loader.ts';
 import { databaseFile } from '../../src/data-dir.ts';
 import { migrations } from '../../src/schema.ts';
 import { maxClaimedAhead } from '../../src/lists/worker.ts';
-import { startIntakeThread } from '../../src/smtp/intake-host.ts';
+import { startIntakeThread } from '../../src/intake/intake-host.ts';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import type { TestDaemon } from '../helpers/daemon.ts';
 import { announce, buildPost, decryptCopy, domain, newMessageId, startListWorld } from '../helpers/lists.ts';

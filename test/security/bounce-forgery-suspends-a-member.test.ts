@@ -1,6 +1,6 @@
 // Threat: VERP return paths cross every relay in clear; whoever saw two of a member's can alternate them in forged DSNs to get the member suspended.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { isSuspended, listBounceRecords } from '../../src/smtp/bounces.ts';
+import { isSuspended, listBounceRecords } from '../../src/queues/bounce-scores.ts';
 import { buildPost, copiesOfPost, discussion, domain, startListWorld } from '../helpers/lists.ts';
 import type { ListWorld } from '../helpers/lists.ts';
 import { sendMail } from '../helpers/smtp.ts';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import type { TestDaemon } from '../helpers/daemon.ts';
 import { makeMessage, sendMail } from '../helpers/smtp.ts';
-import { asSent } from '../../src/smtp/trace.ts';
+import { asSent } from '../../src/queues/trace.ts';
 
 const list = 'xen-security-issues-discuss@lists.example.org';
 

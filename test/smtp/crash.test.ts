@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTestConfig, startTestDaemon } from '../helpers/daemon.ts';
 import { SmtpClient, dotStuff, makeMessage } from '../helpers/smtp.ts';
-import { asSent } from '../../src/smtp/trace.ts';
+import { asSent } from '../../src/queues/trace.ts';
 
 const list = 'xen-security-issues@lists.example.org';
 

@@ -8,8 +8,8 @@ import { migrations } from '../../src/schema.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { metrics } from '../../src/util/metrics.ts';
 import { createDelivery, classifyDeliveryError, retryDelaySeconds, type Delivery } from '../../src/smtp/delivery.ts';
-import { enqueueOutgoing, getOutbound, queueCounts, type OutboundRow } from '../../src/smtp/outbound.ts';
-import { parseVerpToken } from '../../src/smtp/verp.ts';
+import { enqueueOutgoing, getOutbound, queueCounts, type OutboundRow } from '../../src/queues/outbound.ts';
+import { parseVerpToken } from '../../src/queues/verp.ts';
 import { relayTestConfig, startRelayPeer, type RelayCommand, type RelayPeer } from '../helpers/relay.ts';
 import type { Config } from '../../src/config/types.ts';
 

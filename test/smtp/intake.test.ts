@@ -7,7 +7,7 @@ import type { Component } from '../../src/component.ts';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import type { TestDaemon } from '../helpers/daemon.ts';
 import { SmtpClient, makeMessage, sendMail } from '../helpers/smtp.ts';
-import { asSent } from '../../src/smtp/trace.ts';
+import { asSent } from '../../src/queues/trace.ts';
 
 const domain = 'lists.example.org';
 const list = `xen-security-issues@${domain}`;

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import { SmtpClient, dotStuff, makeMessage } from '../helpers/smtp.ts';
-import { asSent } from '../../src/smtp/trace.ts';
+import { asSent } from '../../src/queues/trace.ts';
 
 const list = 'xen-security-issues@lists.example.org';
 

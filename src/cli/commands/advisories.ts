@@ -13,7 +13,7 @@ import { advisoriesWithId, auditOf, deliveryCounts, eventsOf, getRevision, listA
 import type { Config } from '../../config/types.ts';
 import type { ListKey } from '../../crypto/index.ts';
 import { loadListKey } from '../../data-dir.ts';
-import { enqueueOutgoing } from '../../smtp/outbound.ts';
+import { enqueueOutgoing } from '../../queues/outbound.ts';
 import type { Db } from '../../store/database.ts';
 
 function operator(): string {

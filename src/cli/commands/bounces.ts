@@ -1,7 +1,7 @@
 // `embargo bounces`: members' bounce scores and suspensions per list; `bounces reset NAME ADDRESS` re-enables delivery.
 import type { Command } from 'commander';
-import { listBounceRecords, resetBounces } from '../../smtp/bounces.ts';
-import { countSuspendedRows } from '../../smtp/outbound.ts';
+import { listBounceRecords, resetBounces } from '../../queues/bounce-scores.ts';
+import { countSuspendedRows } from '../../queues/outbound.ts';
 import { exitCodes } from '../exit-codes.ts';
 import { configOptionHelp } from '../config-dir.ts';
 import { openConfiguredDatabase } from './queue.ts';

@@ -75,7 +75,7 @@ export function registerListKey(program: Command): void {
         process.stderr.write(`embargo: key ${result.fingerprint} of ${listName} re-signed with SHA-512 (${what}); restart the daemon, and send members the refreshed public key (embargo list-key ${listName})\n`);
         process.stdout.write(`${result.fingerprint}\n`);
       } catch (error) {
-        process.stderr.write(`embargo: key not re-signed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.stderr.write(`embargo: key not re-signed: ${errorMessage(error)}\n`);
         process.exitCode = exitCodes.failure;
       }
     });

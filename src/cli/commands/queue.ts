@@ -11,9 +11,9 @@ import {
   retryOutbound,
   type OutboundRow,
   type OutboundState,
-} from '../../smtp/outbound.ts';
-import { createSpool } from '../../smtp/spool.ts';
-import type { ClassBacklog } from '../../smtp/spool.ts';
+} from '../../queues/outbound.ts';
+import { createSpool } from '../../queues/spool.ts';
+import type { ClassBacklog } from '../../queues/spool.ts';
 import { configOptionHelp } from '../config-dir.ts';
 import { exitCodes } from '../exit-codes.ts';
 

@@ -1,5 +1,5 @@
-// Mail to NAME-bounces+TOKEN@: hands the bounce to DELIVERY's scoring and tells the admins when a member is suspended.
-import { assessBounce } from '../../smtp/bounces.ts';
+// Mail to NAME-bounces+TOKEN@: has the bounce assessed and scored, and tells the admins when a member is suspended.
+import { assessBounce } from '../bounce-assessment.ts';
 import type { MessageContext } from '../context.ts';
 import { adminAddresses, buildNotice } from '../notices.ts';
 import type { RoleOutcome } from './outcome.ts';

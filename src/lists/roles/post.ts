@@ -9,9 +9,12 @@ import { postPipeline, runPipeline, stages } from '../pipeline.ts';
 import { takeNoticeBudget } from '../reply-budget.ts';
 import type { Stage, StageId } from '../pipeline.ts';
 import { rejectionSummary, rejectionText } from '../rejections.ts';
-import { listLabel, metrics } from '../../util/metrics.ts';
+import { counter, listLabel } from '../../util/metrics.ts';
 import type { RoleOutcome } from './outcome.ts';
 import { listAddressFor } from '../addresses.ts';
+
+const postsRejected = counter('embargo_posts_rejected_total', 'Posts refused, by reason', ['list', 'reason']);
+const posts = counter('embargo_posts_total', 'Posts processed by the list pipeline, by outcome', ['list', 'outcome']);
 
 /** Runs the pipeline on a post (or carries out a moderator's decision on a held one). */
 export async function handlePost(
@@ -25,7 +28,7 @@ export async function handlePost(
   if (decision) {
     context.effects.push(() => markDecisionDone(services.db, context.spoolId, now));
     if (decision.decision === 'rejected') {
-      metrics.increment('embargo_posts_rejected_total', { list: label, reason: 'moderator-rejected' }, 1, 'Posts refused, by reason');
+      postsRejected.inc({ list: label, reason: 'moderator-rejected' });
       await bounce(context, 'moderator-rejected', `rejected by ${decision.decidedBy ?? 'a moderator'}`, decision.rejectReason ?? undefined);
       return { state: 'rejected', outcome: 'reject', reason: `moderator-rejected: by ${decision.decidedBy ?? 'a moderator'}` };
     }
@@ -33,7 +36,7 @@ export async function handlePost(
   }
   const { result, stage, timings } = await runPipeline(context, postPipeline, table);
   services.logger.debug({ spoolId: context.spoolId, list: list.name, stage, outcome: result.kind, timings }, 'pipeline stages');
-  metrics.increment('embargo_posts_total', { list: label, outcome: result.kind }, 1, 'Posts processed by the list pipeline, by outcome');
+  posts.inc({ list: label, outcome: result.kind });
   switch (result.kind) {
     case 'accept':
       return { state: 'done', outcome: 'accept', reason: null };
@@ -43,7 +46,7 @@ export async function handlePost(
       await holdForModerators(context, result.reason);
       return { state: 'held', outcome: 'hold', reason: `${stage}: ${result.reason}` };
     case 'reject':
-      metrics.increment('embargo_posts_rejected_total', { list: label, reason: result.code }, 1, 'Posts refused, by reason');
+      postsRejected.inc({ list: label, reason: result.code });
       await bounce(context, result.code, result.detail, undefined, result.toSender);
       return { state: 'rejected', outcome: 'reject', reason: `${stage}: ${result.code}: ${result.detail}` };
   }

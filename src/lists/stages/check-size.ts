@@ -1,7 +1,7 @@
 // Stage check-size: the list's own size limit (the server-wide one is enforced at SMTP time already).
 import { proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
-import { asSent } from '../../smtp/trace.ts';
+import { asSent } from '../../queues/trace.ts';
 
 export function checkSize(context: MessageContext): StageResult {
   const limit = context.list.maxMessageBytes;

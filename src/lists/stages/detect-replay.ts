@@ -3,7 +3,7 @@ import { discard, proceed, reject } from '../context.ts';
 import type { MessageContext, StageResult } from '../context.ts';
 import { digestOf, earlierSignatureUse, listMarkTakenBy, recordListMarks, recordSignatureUse } from '../replay-marks.ts';
 import type { ListMark } from '../replay-marks.ts';
-import { asSent } from '../../smtp/trace.ts';
+import { asSent } from '../../queues/trace.ts';
 
 export function listMarks(context: MessageContext): ListMark[] {
   // The same bytes again first: a sender's retransmission (or a relay's duplicate) is dropped quietly, not bounced.

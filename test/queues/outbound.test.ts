@@ -17,12 +17,13 @@ import {
   queueCounts,
   retryAllOutbound,
   retryOutbound,
-} from '../../src/smtp/outbound.ts';
-import { loadOrCreateServerSecret, parseVerpToken, verpAddress, verpToken } from '../../src/smtp/verp.ts';
-import { classifyBounce } from '../../src/smtp/bounce-reading.ts';
+} from '../../src/queues/outbound.ts';
+import { loadOrCreateServerSecret, parseVerpToken, verpAddress, verpToken } from '../../src/queues/verp.ts';
+import { classifyBounce } from '../../src/lists/bounce-reading.ts';
 import { handleBounce } from '../helpers/bounces.ts';
-import { assessBounce, isSuspended, listBounceRecords, resetBounces } from '../../src/smtp/bounces.ts';
-import type { BounceInput, BounceOutcome } from '../../src/smtp/bounces.ts';
+import { isSuspended, listBounceRecords, resetBounces } from '../../src/queues/bounce-scores.ts';
+import { assessBounce } from '../../src/lists/bounce-assessment.ts';
+import type { BounceInput, BounceOutcome } from '../../src/lists/bounce-assessment.ts';
 import { resolveListAddress } from '../../src/lists/addresses.ts';
 import { relayTestConfig } from '../helpers/relay.ts';
 

@@ -1,54 +1,10 @@
-// Bounce scores (the member_bounces table): a bounce returned to NAME-bounces+TOKEN@ counts against its member, decaying; past a threshold delivery is suspended.
+// Bounce scores (the member_bounces and counted_bounces tables): each counted bounce adds to its member's decaying score; past a threshold delivery is suspended.
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
-import { requeueSuspendedRows, rowRecipient, suspendPendingRows } from './outbound.ts';
-import { classifyBounce, type BounceKind } from './bounce-reading.ts';
-import { parseVerpToken } from './verp.ts';
+import { requeueSuspendedRows, suspendPendingRows } from './outbound.ts';
 
 export const defaultBounceThreshold = 5;
 export const defaultBounceHalfLifeDays = 7;
-
-/** A hard failure counts fully; a plain message we cannot classify counts half, in case it was something else. */
-const hardWeight = 1;
-const unknownWeight = 0.5;
-
-export type BounceOutcome =
-  /** Not a bounce we can attribute: forged or malformed token, row purged, or token of another list. Drop it. */
-  | { action: 'discard'; reason: 'bad-token' | 'unknown-row' | 'wrong-list' }
-  /** Attributed, but it does not count: an auto-reply, a delay warning, a success notice, or a repeat for the same copy. */
-  /** `duplicate`: this token counted before; `same-day`: the member's score already rose within the last day. */
-  | { action: 'ignore'; list: string; address: string; rowId: number; reason: 'auto-reply' | 'delay-warning' | 'not-a-failure' | 'duplicate' | 'same-day' }
-  | {
-      action: 'scored';
-      list: string;
-      address: string;
-      rowId: number;
-      kind: BounceKind;
-      /** What this bounce added. */
-      weight: number;
-      /** The member's decayed score after this bounce. */
-      score: number;
-      threshold: number;
-      /** Delivery to this member on this list is suspended (now or already before). */
-      suspended: boolean;
-      /** True once, on the bounce that crossed the threshold: the caller tells the list's admins. */
-      notifyAdmins: boolean;
-      /** DSN Status (e.g. 5.1.1) or a status code found in a plain bounce. */
-      status?: string;
-      /** The remote server's reply, as reported in the bounce (for the admins' notice; no message content). */
-      diagnostic?: string;
-    };
-
-export interface BounceInput {
-  list: string;
-  token: string;
-  raw: Buffer;
-  secret: Buffer;
-  /** Milliseconds since the epoch. */
-  now?: number;
-  threshold?: number;
-  halfLifeDays?: number;
-}
 
 export interface BounceRecord {
   list: string;
@@ -73,65 +29,8 @@ interface BounceRecordRow {
   last_row_id: number | null;
 }
 
-/**
- * What a bounce means, and the write that records it. `record` is null when nothing is to be written (discarded,
- * ignored); otherwise the caller runs it inside its own transaction, together with whatever it does because of the
- * outcome (the pipeline: the admins' notice and the spool row's new state), so both land or neither does.
- */
-export interface BounceAssessment {
-  outcome: BounceOutcome;
-  record: (() => void) | null;
-}
-
-/**
- * Matches a bounce to the queue row its VERP token names and reads it; writes nothing. Nothing may write this
- * member's score between this call and running `record` (the pipeline handles one message at a time).
- */
-export function assessBounce(db: Db, input: BounceInput): BounceAssessment {
-  const now = input.now ?? Date.now();
-  const threshold = input.threshold ?? defaultBounceThreshold;
-  const halfLifeMs = (input.halfLifeDays ?? defaultBounceHalfLifeDays) * 86_400_000;
-
-  const rowId = parseVerpToken(input.secret, input.token);
-  if (rowId === null) return { outcome: { action: 'discard', reason: 'bad-token' }, record: null };
-  const row = rowRecipient(db, rowId);
-  if (!row) return { outcome: { action: 'discard', reason: 'unknown-row' }, record: null };
-  if (row.list.toLowerCase() !== input.list.toLowerCase()) return { outcome: { action: 'discard', reason: 'wrong-list' }, record: null };
-
-  const list = row.list;
-  const address = row.recipient.toLowerCase();
-  const reading = classifyBounce(input.raw);
-  if (reading.verdict !== 'failure' && reading.verdict !== 'unknown') {
-    return { outcome: { action: 'ignore', list, address, rowId, reason: reading.verdict }, record: null };
-  }
-
-  const weight = reading.verdict === 'failure' ? hardWeight : unknownWeight;
-  const reason = [reading.status, reading.diagnostic].filter(Boolean).join(' ') || `${reading.kind} bounce`;
-  const scoring = { list, address, rowId, spoolId: row.spoolId, weight, now, threshold, halfLifeMs };
-  const next = nextScore(db, scoring);
-  // One copy counts once, ever, however many reports come back for it (a DSN and then a plain notice,
-  // retransmissions, forgeries by someone who saw the return path); and a member's score rises once a day at most.
-  if (next === 'duplicate' || next === 'same-day') return { outcome: { action: 'ignore', list, address, rowId, reason: next }, record: null };
-  return {
-    outcome: {
-      action: 'scored',
-      list,
-      address,
-      rowId,
-      kind: reading.kind,
-      weight,
-      score: next.score,
-      threshold,
-      suspended: next.alreadySuspended || next.suspendNow,
-      notifyAdmins: next.suspendNow,
-      ...(reading.status ? { status: reading.status } : {}),
-      ...(reading.diagnostic ? { diagnostic: reading.diagnostic } : {}),
-    },
-    record: () => recordBounce(db, scoring, clip(reason, 500)),
-  };
-}
-
-interface Scoring {
+/** One bounce, attributed to its member and its queue row, and how it weighs. */
+export interface BounceScoring {
   list: string;
   address: string;
   rowId: number;
@@ -149,8 +48,8 @@ const scoreIntervalMs = 86_400_000;
 /** A suspension needs bounces for at least this many different posts: one lost post is not a dead address. */
 const minimumPostsForSuspension = 2;
 
-/** The member's score after this bounce, or why the bounce does not count. */
-function nextScore(db: Db, scoring: Scoring): { score: number; alreadySuspended: boolean; suspendNow: boolean } | 'duplicate' | 'same-day' {
+/** The member's score after this bounce, or why the bounce does not count; writes nothing. */
+export function nextScore(db: Db, scoring: BounceScoring): { score: number; alreadySuspended: boolean; suspendNow: boolean } | 'duplicate' | 'same-day' {
   if (statement(db, 'SELECT 1 FROM counted_bounces WHERE row_id = ?').get(scoring.rowId)) return 'duplicate';
   const recent = statement(db, 'SELECT 1 FROM counted_bounces WHERE list = ? AND address = ? AND counted_at > ? AND cleared_at IS NULL LIMIT 1').get(
     scoring.list,
@@ -172,7 +71,7 @@ function nextScore(db: Db, scoring: Scoring): { score: number; alreadySuspended:
 }
 
 /** Writes the bounce: reads the record again, so a write run later than its assessment still adds to what is stored. */
-function recordBounce(db: Db, scoring: Scoring, reason: string): void {
+export function recordBounce(db: Db, scoring: BounceScoring, reason: string): void {
   const next = nextScore(db, scoring);
   if (next === 'duplicate' || next === 'same-day') return;
   const { list, address, rowId, now } = scoring;
@@ -194,10 +93,6 @@ function decay(score: number, elapsedMs: number, halfLifeMs: number): number {
   const elapsedHours = Math.floor(elapsedMs / 3_600_000);
   if (elapsedHours <= 0 || halfLifeMs <= 0) return score;
   return score * Math.pow(0.5, (elapsedHours * 3_600_000) / halfLifeMs);
-}
-
-function clip(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length)}…` : text;
 }
 
 /** Whether delivery of this list to this address is suspended after bounces. */

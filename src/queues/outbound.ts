@@ -1,7 +1,7 @@
 // The outbound queue's rows: enqueue a fan-out, claim due rows, record each attempt's outcome, and the admin views and actions.
 import type { Db } from '../store/database.ts';
 import { statement } from '../store/statements.ts';
-import { isSuspended } from './bounces.ts';
+import { isSuspended } from './bounce-scores.ts';
 
 const enqueueListeners = new Set<() => void>();
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { migrations } from '../../src/schema.ts';
-import { enqueueOutgoing, getOutbound, markDeferred, markFinal, markSentRows } from '../../src/smtp/outbound.ts';
-import { isSuspended } from '../../src/smtp/bounces.ts';
-import { createSpool } from '../../src/smtp/spool.ts';
+import { enqueueOutgoing, getOutbound, markDeferred, markFinal, markSentRows } from '../../src/queues/outbound.ts';
+import { isSuspended } from '../../src/queues/bounce-scores.ts';
+import { createSpool } from '../../src/queues/spool.ts';
 import { makeTestConfig, repoRoot, type TestConfig } from '../helpers/daemon.ts';
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import type { Logger } from '../util/log.ts';
 import { metrics } from '../util/metrics.ts';
 import { threadBootstrap } from '../util/thread-bootstrap.ts';
 import type { FromIntakeThread, IntakeThreadData, ToIntakeThread } from './intake-messages.ts';
-import type { SmtpIntake } from './server.ts';
+import type { SmtpIntake } from '../smtp/server.ts';
 
 export interface IntakeThreadOptions {
   config: Config;

@@ -1,6 +1,6 @@
 // The Received trace field intake adds (RFC 5321 4.4): its form, and finding exactly our own again.
 import { expect, it } from 'vitest';
-import { asSent, lineBreakOf, ownTraceLength, receivedField } from '../../src/smtp/trace.ts';
+import { asSent, lineBreakOf, ownTraceLength, receivedField } from '../../src/queues/trace.ts';
 
 const details = {
   helo: 'mx.sender.example',
