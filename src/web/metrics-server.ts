@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Component, DaemonContext } from '../component.ts';
 import { metrics } from '../util/metrics.ts';
+import { listenWithTimeouts } from './listen.ts';
 
 /**
  * Counts per list and the number of pending embargoes tell when advisories are posted; so they are served only
@@ -26,15 +27,7 @@ export function createMetricsComponent(context: DaemonContext): Component {
         response.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': String(body.length), 'Cache-Control': 'no-store' });
         response.end(request.method === 'HEAD' ? undefined : body);
       });
-      created.headersTimeout = 20_000;
-      created.requestTimeout = 30_000;
-      await new Promise<void>((resolve, reject) => {
-        created.once('error', reject);
-        created.listen(port, host, () => {
-          created.off('error', reject);
-          resolve();
-        });
-      });
+      await listenWithTimeouts(created, port, host);
       server = created;
       context.reportListening('metrics', (created.address() as AddressInfo).port);
     },

@@ -33,6 +33,7 @@ import { attachmentDisposition, downloadType, renderMessage } from './render-mes
 import { cookieValue, createSubscribeGuard, csrfCookie, formLifetimeMs } from './subscribe-form.ts';
 import { threadTree, type ThreadNode } from './thread-tree.ts';
 import { dearmor, wkdHash } from './wkd.ts';
+import { listenWithTimeouts } from './listen.ts';
 
 const webSubscribeRequests = counter('embargo_web_subscribe_requests_total', 'Subscribe form posts that started a confirmation', ['list']);
 const httpRequests = counter('embargo_http_requests_total', 'HTTP requests by route and status', ['route', 'status']);
@@ -420,15 +421,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
       const created = createServer((request, response) => {
         void handle(request, response);
       });
-      created.headersTimeout = 20_000;
-      created.requestTimeout = 30_000;
-      await new Promise<void>((resolve, reject) => {
-        created.once('error', reject);
-        created.listen(port, host, () => {
-          created.off('error', reject);
-          resolve();
-        });
-      });
+      await listenWithTimeouts(created, port, host);
       server = created;
       logger.info({ host, port: (created.address() as AddressInfo).port }, 'http listening');
     },
