@@ -3,7 +3,7 @@ import type { Config, ListConfig } from '../config/types.ts';
 import { openMessage } from '../crypto/index.ts';
 import type { OpenResult } from '../crypto/index.ts';
 import type { Component, DaemonContext } from '../component.ts';
-import { enqueueOutgoing } from '../queues/outbound.ts';
+import { enqueueOutgoing, expectOutbound } from '../queues/outbound.ts';
 import { withoutFsync } from '../store/statements.ts';
 import type { SpoolRow } from '../queues/spool.ts';
 import { loadOrCreateServerSecret } from '../queues/verp.ts';
@@ -129,6 +129,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
 
   function begin(row: SpoolRow): Claimed {
     const opened = new Map<string, Promise<OpenResult>>();
+    // A registered poster's mail is most likely a post that fans out: delivery may open relay connections meanwhile.
+    if (row.sourceClass === 'poster') expectOutbound();
     // The threads start once messages queue up (another row is waiting): for one message at a time, opening it here
     // is as fast, and an idle daemon or a first post after a start does not pay for loading them. Until one has
     // loaded, rows are opened in their turn, here, rather than wait for it.

@@ -15,6 +15,21 @@ export function onOutboundEnqueued(listener: () => void): () => void {
   return () => enqueueListeners.delete(listener);
 }
 
+const expectListeners = new Set<() => void>();
+
+/**
+ * Called when copies are likely to be queued soon: the pipeline took up a registered poster's mail (delivery gets its
+ * relay connections ready meanwhile). A hint only: nothing may depend on copies following. Returns a remover.
+ */
+export function onOutboundExpected(listener: () => void): () => void {
+  expectListeners.add(listener);
+  return () => expectListeners.delete(listener);
+}
+
+export function expectOutbound(): void {
+  for (const listener of expectListeners) listener();
+}
+
 /** A queue row's new state, as the delivery loop records it. */
 export interface OutboundStateChange {
   id: number;

@@ -12,6 +12,7 @@ import type { Logger } from '../util/log.ts';
 import { counter, gauge, histogram } from '../util/metrics.ts';
 import { isSuspended } from '../queues/bounce-scores.ts';
 import { installFastDataScan } from './data-scan.ts';
+import { createRelayWarmer, type RelayWarmer } from './relay-warmer.ts';
 import { dkimSigning } from './dkim.ts';
 import {
   claimDueRows,
@@ -27,6 +28,7 @@ import {
   queueCounts,
   suspendedReply,
   onOutboundEnqueued,
+  onOutboundExpected,
   requeueInFlight,
   type OutboundRow,
 } from '../queues/outbound.ts';
@@ -119,6 +121,9 @@ const loopbackHost = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 /** Longest sleep between looks at the queue, in case a row became due without a kick (another process, a clock jump). */
 const maxIdleSleepMs = 30_000;
 
+/** How long nodemailer's pool keeps an idle relay connection (its default, named here: the warm-up relies on it). */
+const pooledIdleMs = 4 * 60_000;
+
 type Transport = ReturnType<typeof nodemailer.createTransport>;
 
 /** How one attempt ended, waiting to be written in the next turn's transaction. */
@@ -160,6 +165,11 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   const payloadCache = new Map<number, { body: Buffer; users: number }>();
   let idleWaiters: Array<() => void> = [];
   let stopListening: (() => void) | null = null;
+  let stopExpecting: (() => void) | null = null;
+  /** Connections opened ahead of a fan-out, for the current transport (plain or STARTTLS relays only). */
+  let warmer: RelayWarmer | null = null;
+  /** Until when the pool probably still holds open connections: the last copy's attempt plus the pool's idle time. */
+  let pooledUntil = 0;
 
   function relaySettings() {
     return options.config().server.relay;
@@ -173,6 +183,9 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     if (transport && key === transportKey) return transport;
     const dkim = dkimSigning(config);
     const previous = transport;
+    warmer?.close();
+    // Implicit TLS (secure) needs the handshake on the socket nodemailer makes itself: no warm connections then.
+    warmer = relay.secure ? null : createRelayWarmer({ host: relay.host, port: relay.port });
     transport = nodemailer.createTransport({
       pool: true,
       host: relay.host,
@@ -183,6 +196,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       ...(dkim ? { dkim } : {}),
       maxConnections: relay.concurrency,
       maxMessages: 1000,
+      idleTimeout: pooledIdleMs,
+      ...(warmer ? { getSocket: warmer.getSocket } : {}),
       connectionTimeout: timeouts.connectionMs,
       greetingTimeout: timeouts.greetingMs,
       socketTimeout: timeouts.socketMs,
@@ -273,8 +288,24 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     else if (outcome.state !== 'sent') markFinal(db, outcome.id, outcome.state, outcome.reply, at);
   }
 
+  /**
+   * A fan-out is likely soon (onOutboundExpected): when no pooled connection is probably open, open some now, so the
+   * relay's greeting (and its greeting pause) passes while the pipeline still works on the post.
+   */
+  function prepareConnections(): void {
+    if (!running || now() < pooledUntil) return;
+    try {
+      currentTransport();
+    } catch {
+      return;
+    }
+    warmer?.warm(relaySettings().concurrency - inFlight.size);
+  }
+
   function countOutcome(outcome: AttemptOutcome): void {
     const { row } = outcome;
+    // The relay took or refused the copy: the connection it came on stays in the pool until it idles out.
+    if (outcome.state === 'sent' || outcome.state === 'failed') pooledUntil = now() + pooledIdleMs - 30_000;
     switch (outcome.state) {
       case 'sent':
         copiesDelivered.inc();
@@ -405,6 +436,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       registerGauges();
       running = true;
       stopListening = onOutboundEnqueued(schedulePump);
+      stopExpecting = onOutboundExpected(prepareConnections);
       const schedules = options.config().server.schedules;
       sweepTask = cron.schedule(schedules.retrySweep, sweep, { name: 'outbound-retry-sweep', noOverlap: true });
       sweep();
@@ -415,6 +447,10 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       running = false;
       stopListening?.();
       stopListening = null;
+      stopExpecting?.();
+      stopExpecting = null;
+      warmer?.close();
+      warmer = null;
       if (wakeTimer) clearTimeout(wakeTimer);
       wakeTimer = null;
       if (sweepTask) await sweepTask.destroy();
