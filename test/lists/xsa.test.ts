@@ -26,9 +26,12 @@ afterAll(async () => {
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /** The advisory text as `sha256sum` would list the patches in it, clearsigned by the security team with gpg. */
+/** Numbers each advisory's text: two identical texts signed in the same second give the same signature, which replay protection rightly refuses. */
+let draft = 0;
+
 async function clearsignedAdvisory(files: Record<string, Buffer>): Promise<Buffer> {
   const sums = Object.entries(files).map(([name, bytes]) => `${sha256(bytes)}  ${name}`).join('\n');
-  const text = `Xen Security Advisory XSA-999\n\n   x86: the thing is broken\n\nPATCHES\n=======\n\n$ sha256sum xsa999*\n${sums}\n$\n`;
+  const text = `Xen Security Advisory XSA-999 version ${++draft}\n\n   x86: the thing is broken\n\nPATCHES\n=======\n\n$ sha256sum xsa999*\n${sums}\n$\n`;
   return world.security.gpg.clearsign(text, world.security.fingerprint);
 }
 
