@@ -212,6 +212,22 @@ export interface PostOptions {
 }
 
 /** A post as GnuPG + a PGP/MIME mail client would send it: MIME entity signed and encrypted in one OpenPGP message. */
+/** When each signer last signed each text, in whole seconds (OpenPGP signature times have one-second resolution). */
+const lastSigned = new Map<string, number>();
+
+/**
+ * Waits for the next second when this signer signed this same text in the current one: RSA and EdDSA signatures are
+ * deterministic, so the two posts would carry the same signature, and replay protection rightly refuses the second.
+ * Tests that build two posts with the same body mean two posts; replay tests reuse one post's bytes instead.
+ */
+async function awaitFreshSignatureSecond(fingerprint: string, text: string): Promise<() => void> {
+  const key = `${fingerprint}\u0000${text}`;
+  const second = () => Math.floor(Date.now() / 1000);
+  while ((lastSigned.get(key) ?? -1) >= second()) await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
+  // Called once gpg is done: its signature time is at the latest this second.
+  return () => lastSigned.set(key, second());
+}
+
 export async function buildPost(world: ListWorld, options: PostOptions): Promise<{ raw: string; messageId: string }> {
   const sender = typeof options.from === 'string' ? null : options.from;
   const fromAddress = options.fromHeader ?? (typeof options.from === 'string' ? options.from : options.from.address);
@@ -233,11 +249,13 @@ export async function buildPost(world: ListWorld, options: PostOptions): Promise
     'MIME-Version: 1.0\r\n';
   const encryptTo = options.encryptTo === undefined ? options.to.split('@')[0] : options.encryptTo;
   const gpg = (signer ?? sender)?.gpg ?? world.outsider.gpg;
+  const signed = signer ? await awaitFreshSignatureSecond(signer.fingerprint, entity) : () => undefined;
   if (encryptTo) {
     const ciphertext = await gpg.encrypt(entity, {
       recipients: [options.encryptToKey ?? world.listKeys[encryptTo].fingerprint],
       ...(signer ? { signer: signer.fingerprint } : {}),
     });
+    signed();
     const boundary = `enc-${Math.random().toString(36).slice(2)}`;
     return {
       messageId,
@@ -251,6 +269,7 @@ export async function buildPost(world: ListWorld, options: PostOptions): Promise
   }
   if (signer) {
     const signature = await signer.gpg.detachSign(entity, signer.fingerprint, ['--digest-algo', 'SHA256']);
+    signed();
     const boundary = `sig-${Math.random().toString(36).slice(2)}`;
     return {
       messageId,
