@@ -1,12 +1,10 @@
 // Flood benchmark: 300 compression bombs from one address, then a signed advisory from another; and what one bomb costs the pipeline.
 import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { stringify } from 'yaml';
-import { ensureListKey, generateMemberKey } from '../src/crypto/index.ts';
-import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.ts';
-import { createGpgHome, type GpgHome } from '../test/helpers/gpg.ts';
+import type { TestDaemon } from '../test/helpers/daemon.ts';
+import type { GpgHome } from '../test/helpers/gpg.ts';
 import { sendMail } from '../test/helpers/smtp.ts';
-import { median, startCountingRelay } from './e2e.ts';
+import { median, startWorld, type World } from './e2e.ts';
 import type { BenchRow } from './types.ts';
 
 const domain = 'lists.example.org';
@@ -47,51 +45,6 @@ async function advisoryMail(gpg: GpgHome, posterFingerprint: string, listFingerp
   );
 }
 
-interface World {
-  daemon: TestDaemon;
-  relay: Awaited<ReturnType<typeof startCountingRelay>>;
-  gpg: GpgHome;
-  posterFingerprint: string;
-  listFingerprint: string;
-  stop(): Promise<void>;
-}
-
-/** A child daemon with the default intake limits (maxBacklogPerAddress 50) and an announce list of 100 members. */
-async function startWorld(): Promise<World> {
-  const gpg = await createGpgHome();
-  const posterKey = await gpg.generateKey({ address: poster, name: 'Xen Security Team' });
-  const files: Record<string, string> = { 'keys/poster.asc': await gpg.exportPublic(posterKey.fingerprint) };
-  const members: Array<Record<string, unknown>> = [{ email: poster, organisation: 'Xen Project', key: '../keys/poster.asc', roles: ['poster'] }];
-  const memberKeys = await Promise.all(Array.from({ length: memberCount }, (_, index) => generateMemberKey({ address: `security@member${index}.example` })));
-  memberKeys.forEach((key, index) => {
-    files[`keys/member${index}.asc`] = key.armoredPublicKey;
-    members.push({ email: `security@member${index}.example`, organisation: `Member ${index}`, key: `../keys/member${index}.asc`, roles: ['recipient'] });
-  });
-  const relay = await startCountingRelay();
-  const daemon = await startTestDaemon({
-    mode: 'child',
-    relay: { host: '127.0.0.1', port: relay.port },
-    removeLists: ['xen-security-issues', 'xen-security-issues-discuss', 'predisclosure-applications'],
-    server: { relay: { retrySchedule: [1] } },
-    lists: { [listName]: stringify({ description: 'benchmark', kind: 'announce', archive: 'private', members }) },
-    files,
-  });
-  const listKey = await ensureListKey({ dataDir: daemon.config.dataDir, listName, domain });
-  await gpg.importKey(listKey.armoredPublicKey);
-  return {
-    daemon,
-    relay,
-    gpg,
-    posterFingerprint: posterKey.fingerprint,
-    listFingerprint: listKey.fingerprint,
-    async stop() {
-      await daemon.stop();
-      await relay.close();
-      await gpg.cleanup();
-    },
-  };
-}
-
 /** Final states of spool rows, read from the daemon's database file (WAL: safe while it runs). */
 function statesOf(dbFile: string, ids: string[]): Map<string, { state: string; reason: string | null }> {
   const db = new Database(dbFile, { readonly: true });
@@ -120,7 +73,7 @@ function pipelineMs(daemon: TestDaemon, spoolId: string): number | null {
 
 export async function run(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const world = await startWorld();
+  const world = await startWorld({});
   try {
     const bomb = await bombArmor(world.gpg, world.listFingerprint);
     const advisory = await advisoryMail(world.gpg, world.posterFingerprint, world.listFingerprint);

@@ -1,6 +1,5 @@
 // The pipeline worker: takes spooled messages fairly across sources, routes them by list address, commits each result once.
 import type { Config, ListConfig } from '../config/types.ts';
-import { openMessage } from '../crypto/index.ts';
 import type { OpenResult } from '../crypto/index.ts';
 import type { Component, DaemonContext } from '../component.ts';
 import { enqueueOutgoing, expectOutbound } from '../queues/outbound.ts';
@@ -13,8 +12,8 @@ import { isPostmasterAddress, resolveListAddress, serverNoticeList } from './add
 import type { ListAddress } from './addresses.ts';
 import type { ListServices, MessageContext, OutgoingMail } from './context.ts';
 import { firstMailbox, headerValue, messageIdOf, splitMessage } from './headers.ts';
-import { signingMembers } from './keyring.ts';
 import { pendingDecision } from './moderation.ts';
+import { openInThisThread } from './stages/decrypt.ts';
 import type { OpenPool } from './open-pool.ts';
 import { stages } from './pipeline.ts';
 import type { Stage, StageId } from './pipeline.ts';
@@ -85,7 +84,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     listKey: daemon.listKey,
     openPost: (context) => {
       const begun = current?.row.id === context.spoolId ? current.opened.get(context.list.name) : undefined;
-      if (!begun) return pool?.ready ? openInPool(context.raw, context.list) : openHere(context);
+      if (!begun) return pool?.ready ? openInPool(context.raw, context.list) : openInThisThread(context);
       // A thread that died (memory, a crash) took its tasks with it: open once more in a fresh thread. An exception
       // inside openMessage is a bug and goes on to shunt the message, as it would in this thread.
       return begun.catch((error: unknown) => (error instanceof Error && error.name === 'OpenThreadStopped' ? openInPool(context.raw, context.list) : Promise.reject(error)));
@@ -120,11 +119,6 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     void Promise.all(lists.map((list) => daemon.listKey(list.name)))
       .catch(() => undefined)
       .then(() => openPool.warm(lists.map((list) => ({ listName: list.name, members: memberKeysOf(list) }))));
-  }
-
-  /** In this thread, as without a pool: while the pool's threads load (the first posts after a start). */
-  async function openHere(context: MessageContext): Promise<OpenResult> {
-    return openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(context.list) });
   }
 
   function begin(row: SpoolRow): Claimed {

@@ -1,4 +1,4 @@
-// Starts an HTTP server with the timeouts both of ours use, resolving once it listens (rejecting if the port is taken).
+// Starts and stops our HTTP servers alike: the same timeouts, listening confirmed, open connections cut at stop.
 import type { Server } from 'node:http';
 
 export async function listenWithTimeouts(server: Server, port: number, host: string): Promise<void> {
@@ -11,5 +11,13 @@ export async function listenWithTimeouts(server: Server, port: number, host: str
       server.off('error', reject);
       resolve();
     });
+  });
+}
+
+/** Stops listening and ends open connections (keep-alive ones too), resolving once the server has closed. */
+export async function closeNow(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
   });
 }

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Component, DaemonContext } from '../component.ts';
 import { metrics } from '../util/metrics.ts';
-import { listenWithTimeouts } from './listen.ts';
+import { closeNow, listenWithTimeouts } from './listen.ts';
 
 /**
  * Counts per list and the number of pending embargoes tell when advisories are posted; so they are served only
@@ -35,10 +35,7 @@ export function createMetricsComponent(context: DaemonContext): Component {
       const current = server;
       server = null;
       if (!current) return;
-      await new Promise<void>((resolve) => {
-        current.close(() => resolve());
-        current.closeAllConnections();
-      });
+      await closeNow(current);
     },
   };
 }

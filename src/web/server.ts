@@ -33,7 +33,7 @@ import { attachmentDisposition, downloadType, renderMessage } from './render-mes
 import { cookieValue, createSubscribeGuard, csrfCookie, formLifetimeMs } from './subscribe-form.ts';
 import { threadTree, type ThreadNode } from './thread-tree.ts';
 import { dearmor, wkdHash } from './wkd.ts';
-import { listenWithTimeouts } from './listen.ts';
+import { closeNow, listenWithTimeouts } from './listen.ts';
 
 const webSubscribeRequests = counter('embargo_web_subscribe_requests_total', 'Subscribe form posts that started a confirmation', ['list']);
 const httpRequests = counter('embargo_http_requests_total', 'HTTP requests by route and status', ['route', 'status']);
@@ -429,10 +429,7 @@ export function createWebServer(options: WebServerOptions): WebServer {
       const current = server;
       server = null;
       if (!current) return;
-      await new Promise<void>((resolve) => {
-        current.close(() => resolve());
-        current.closeAllConnections();
-      });
+      await closeNow(current);
     },
     port() {
       const address = server?.address();

@@ -59,3 +59,26 @@ it('gives members and non-members the same refusal, naming no member', async () 
   const discussionStrangerKey = await bounceText(discussion, { from: world.outsider, subject: 'j', body: 'j' }, world.outsider.address);
   expect(discussionWrongMember).toBe(discussionStrangerKey);
 });
+
+it('the daily limit on automatic replies answers a member address and a stranger address alike', async () => {
+  // Refused posts to the discussion list, unsigned, from a member's address and from an unknown one: the bounces
+  // stop after the same number for both (notices.autoRepliesPerAddressPerDay, 10 by default), so the limit is no
+  // oracle for membership either. Fresh envelope addresses: the test above used its own.
+  const limit = world.daemon.daemon!.config().server.notices.autoRepliesPerAddressPerDay;
+  const bouncesTo = async (address: string): Promise<number> => {
+    const to = `${discussion}@${domain}`;
+    let count = 0;
+    for (let round = 0; round <= limit; round++) {
+      const mark = world.relay.messages.length;
+      const post = await buildPost(world, { from: address, to, subject: `probe ${round}`, body: `probe ${round}`, signer: null });
+      const id = await world.send(address, [to], post.raw);
+      expect(await world.waitForState(id, ['done', 'rejected', 'held', 'discarded', 'shunted'])).toBe('rejected');
+      count += (await world.settle(mark)).filter((message) => message.to.includes(address)).length;
+    }
+    return count;
+  };
+  const member = await bouncesTo(world.vendorB.address);
+  const stranger = await bouncesTo('someone@vendor-y.example');
+  expect(member).toBe(limit);
+  expect(stranger).toBe(member);
+}, 120_000);

@@ -5,10 +5,13 @@ import type { MessageContext, StageResult } from '../context.ts';
 import { splitMessage } from '../headers.ts';
 import { signingMembers } from '../keyring.ts';
 
+/** Opens the post in the calling thread (no pool, or the pool's threads still loading). */
+export async function openInThisThread(context: MessageContext): Promise<crypto.OpenResult> {
+  return crypto.openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(context.list) });
+}
+
 export async function decrypt(context: MessageContext): Promise<StageResult> {
-  const result = context.services.openPost
-    ? await context.services.openPost(context)
-    : await crypto.openMessage(context.raw, { listKey: context.listKey, members: await signingMembers(context.list) });
+  const result = context.services.openPost ? await context.services.openPost(context) : await openInThisThread(context);
   if (!result.ok) {
     const { code, detail } = result.failure;
     if (code === 'replaced-list-key') return reject('old-list-key', `${code}: ${detail}`);
