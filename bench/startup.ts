@@ -6,7 +6,7 @@ import { buildPost, median, postOnce, rssOf, startWorld } from './e2e.ts';
 import type { BenchRow } from './types.ts';
 
 const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 7);
-const postRounds = Number(process.env.BENCH_STARTUP_POST_ROUNDS ?? 3);
+const postRounds = Number(process.env.BENCH_STARTUP_POST_ROUNDS ?? 5);
 const embargoBin = join(repoRoot, 'bin/embargo.js');
 
 /** Seconds from spawning `node ARGS` to its exit (it must exit 0). */

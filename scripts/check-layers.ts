@@ -39,7 +39,8 @@ export const layers: Record<string, readonly string[]> = {
   'component.ts': ['config/', 'crypto/', 'queues/', 'store/', 'util/'],
   'data-dir.ts': ['config/', 'crypto/'],
   'schema.ts': ['advisories/', 'archive/', 'lists/', 'ops/', 'queues/', 'store/'],
-  'daemon.ts': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'data-dir.ts', 'intake/', 'lists/', 'mime/', 'ops/', 'queues/', 'schema.ts', 'smtp/', 'store/', 'util/', 'web/'],
+  'rehearsal.ts': ['component.ts', 'config/', 'crypto/', 'lists/', 'queues/', 'schema.ts', 'smtp/', 'store/', 'util/'],
+  'daemon.ts': ['advisories/', 'archive/', 'component.ts', 'config/', 'crypto/', 'data-dir.ts', 'intake/', 'lists/', 'mime/', 'ops/', 'queues/', 'rehearsal.ts', 'schema.ts', 'smtp/', 'store/', 'util/', 'web/'],
   // The command line uses the modules directly; only `serve` loads the daemon, so other commands start fast.
   'cli/': ['advisories/', 'archive/', 'config/', 'crypto/', 'data-dir.ts', 'lists/', 'mime/', 'ops/', 'queues/', 'schema.ts', 'smtp/', 'store/', 'util/'],
   'cli/commands/serve.ts': ['config/', 'daemon.ts', 'util/'],

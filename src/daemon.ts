@@ -11,8 +11,10 @@ import { migrations } from './schema.ts';
 import { startIntakeThread } from './intake/intake-host.ts';
 import type { SmtpIntake } from './smtp/server.ts';
 import { createDeliveryComponent } from './smtp/delivery.ts';
+import { expectOutbound } from './queues/outbound.ts';
 import { createSpool } from './queues/spool.ts';
 import { createOpenPool } from './lists/open-pool.ts';
+import { rehearseFirstPost } from './rehearsal.ts';
 import { createPipelineWorker } from './lists/worker.ts';
 import { prepareMemberKeys } from './lists/keyring.ts';
 import type { Spool } from './queues/spool.ts';
@@ -178,7 +180,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const failed = new Promise<Error>((resolve) => {
       reportFailure = resolve;
     });
-    smtp = await startIntakeThread({
+    const intakeStarting = startIntakeThread({
       config: current,
       onFailure: (error) => reportFailure(error),
       databaseFile: databaseFile(current),
@@ -187,8 +189,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       onSpooled: (id) => {
         for (const listener of spooledListeners) listener(id);
       },
+      // Delivery may open relay connections while the post arrives and goes through the pipeline.
+      onPostArriving: expectOutbound,
     });
+    // While the intake thread starts on another core: the first real post then runs on warm code (see rehearsal.ts).
+    const rehearsal = rehearseFirstPost(context);
+    smtp = await intakeStarting;
     context.reportListening('smtp', smtp.port);
+    const rehearsed = await rehearsal;
+    if (!rehearsed.ran) logger.info({ reason: rehearsed.reason }, 'start-up rehearsal skipped');
+    else if (rehearsed.ok) logger.info({ ms: rehearsed.ms, copies: rehearsed.copies }, 'start-up rehearsal: a post went through the pipeline and delivery');
+    else logger.warn({ ms: rehearsed.ms, err: rehearsed.detail }, 'start-up rehearsal failed; the first post may be slow, or fail the same way');
     const intake = smtp;
 
     for (const factory of [...builtinComponents, ...(options.components ?? [])]) {

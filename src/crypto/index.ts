@@ -166,7 +166,7 @@ export interface SealInput {
   recipients: Recipient[];
 }
 
-export { ensureListKey, readListKey, importListKey, listKeyFile, generateMemberKey, sha1SelfSignatures, refreshListKeySignatures } from './list-keys.ts';
+export { ensureListKey, readListKey, importListKey, generateInMemoryKey, forgetInMemoryKey, listKeyFile, generateMemberKey, sha1SelfSignatures, refreshListKeySignatures } from './list-keys.ts';
 export { parseMemberKey, fingerprintsInArmored, checkMemberKey, encryptionKeyFingerprint, encryptionPacketOf, KeyReadError } from './member-keys.ts';
 export { openMessage } from './open.ts';
 export { DEFAULT_LIMITS, SIGNATURE_CLOCK_SKEW_MS } from './policy.ts';

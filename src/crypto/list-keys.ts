@@ -190,6 +190,22 @@ export async function readListKey(options: { dataDir: string; listName: string; 
   return unlock(origin, await readFile(listKeyFile(options.dataDir, options.listName), 'utf8'));
 }
 
+/**
+ * A signing and decryption key pair held only in this process and never written anywhere: a stand-in poster that no
+ * list or member trusts (the daemon's start-up rehearsal signs its post with one). forgetInMemoryKey drops it.
+ */
+export async function generateInMemoryKey(options: { name: string; address: string }): Promise<ListKey> {
+  const generated = await openpgp.generateKey({ ...keyGeneration('curve25519'), userIDs: [{ email: options.address }], format: 'armored', config: compatibleConfig });
+  const pair = await unlockPair(options.name, generated.privateKey, undefined);
+  const fingerprint = pair.privateKey.getFingerprint().toUpperCase();
+  unlocked.set(fingerprint, pair);
+  return { listName: options.name, fingerprint, armoredPublicKey: pair.publicKey.armor() };
+}
+
+export function forgetInMemoryKey(key: ListKey): void {
+  if (!origins.has(key.fingerprint)) unlocked.delete(key.fingerprint);
+}
+
 /** Moves a list here from another server with its existing key (`embargo list-key import NAME FILE`). */
 export async function importListKey(options: {
   dataDir: string;

@@ -14,6 +14,8 @@ export interface IntakeThreadOptions {
   migrations: readonly Migration[];
   logger: Logger;
   onSpooled(id: string): void;
+  /** A registered poster's message has started to arrive (a hint for delivery, see SmtpServerOptions.onPostArriving). */
+  onPostArriving?(): void;
   /** The thread died after it started listening (the daemon cannot take mail any more). */
   onFailure?(error: Error): void;
   shutdownTimeoutMs?: number;
@@ -50,6 +52,9 @@ export function startIntakeThread(options: IntakeThreadOptions): Promise<SmtpInt
       switch (message.type) {
         case 'spooled':
           options.onSpooled(message.id);
+          break;
+        case 'post-arriving':
+          options.onPostArriving?.();
           break;
         case 'log':
           logger[message.level](message.fields, message.message);

@@ -22,6 +22,7 @@ export type ToIntakeThread =
 export type FromIntakeThread =
   | { type: 'listening'; port: number }
   | { type: 'spooled'; id: string }
+  | { type: 'post-arriving' }
   | { type: 'log'; level: LogLevelName; fields: Record<string, unknown>; message: string }
   | { type: 'increment'; name: string; labels: Record<string, string>; by: number; help: string }
   | { type: 'observe'; name: string; seconds: number; help: string; buckets?: number[] }

@@ -37,6 +37,7 @@ async function run(port: NonNullable<typeof parentPort>, data: IntakeThreadData)
     isRegisteredPoster: (recipients, sender) => isRegisteredPoster(config, recipients, sender),
     logger,
     onSpooled: (id) => send({ type: 'spooled', id }),
+    onPostArriving: () => send({ type: 'post-arriving' }),
     shutdownTimeoutMs: data.shutdownTimeoutMs,
   }).catch((error: unknown) => {
     db.close();

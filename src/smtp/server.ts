@@ -44,6 +44,12 @@ export interface SmtpServerOptions {
   logger: IntakeLogger;
   /** Called after each message is committed, so the pipeline worker wakes up. */
   onSpooled?(id: string): void;
+  /**
+   * Called when a registered poster's message starts (DATA): a post is probably coming, so delivery may open relay
+   * connections while it arrives and is processed. A hint only: nothing depends on it, and a forged sender costs no
+   * more than connections that close unused.
+   */
+  onPostArriving?(): void;
   /** How long a message waits for another connection's write lock before the client gets 451. Default 5 s. */
   maxLockWaitMs?: number;
   /** How long shutdown waits for transactions in flight before cutting connections. Default 10 s. */
@@ -272,6 +278,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
 
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null, message?: string) => void) {
       inFlight++;
+      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      if (sender && options.onPostArriving && options.isRegisteredPoster(session.envelope.rcptTo.map((recipient) => recipient.address), sender)) options.onPostArriving();
       const limit = smtpSettings().maxMessageBytes;
       const chunks: Buffer[] = [];
       let received = 0;

@@ -81,6 +81,21 @@ export function recordMetricsWith(next: MetricsRecorder): void {
   recorder = next;
 }
 
+/**
+ * Runs work whose counters and histograms are not recorded: the start-up rehearsal's synthetic post must not show on
+ * /metrics as mail handled. Only for work that runs while nothing else in this thread records (before the daemon is
+ * ready); records relayed from the intake thread go to the registry directly and still count.
+ */
+export async function uncounted<T>(work: () => Promise<T>): Promise<T> {
+  const previous = recorder;
+  recorder = { increment: () => undefined, observe: () => undefined };
+  try {
+    return await work();
+  } finally {
+    recorder = previous;
+  }
+}
+
 /** Each metric is declared once, by name: a second declaration is a bug (two call sites that would drift apart). */
 const declared = new Set<string>();
 

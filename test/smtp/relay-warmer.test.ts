@@ -3,12 +3,17 @@ import { createServer } from 'node:net';
 import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRelayWarmer, type RelayWarmer } from '../../src/smtp/relay-warmer.ts';
+import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { startRelayPeer, type RelayPeer } from '../helpers/relay.ts';
+import { SmtpClient } from '../helpers/smtp.ts';
 
 let relay: RelayPeer | null = null;
 let warmer: RelayWarmer | null = null;
+let daemon: TestDaemon | null = null;
 
 afterEach(async () => {
+  await daemon?.stop();
+  daemon = null;
   warmer?.close();
   warmer = null;
   await relay?.close();
@@ -61,5 +66,34 @@ describe('relay warmer', () => {
     expect(refused.size).toBe(0);
     expect(await socketFrom(refused)).toBe(false);
     refused.close();
+  });
+});
+
+describe('the daemon warms relay connections', () => {
+  /** MAIL, RCPT and DATA, then part of the message: the transaction is open, the final dot not sent. */
+  async function beginMessage(port: number, from: string): Promise<SmtpClient> {
+    const client = await SmtpClient.connect(port);
+    await client.ehlo();
+    expect((await client.command(`MAIL FROM:<${from}>`)).code).toBe(250);
+    expect((await client.command('RCPT TO:<xen-security-issues@lists.example.org>')).code).toBe(250);
+    expect((await client.command('DATA')).code).toBe(354);
+    client.write(`From: <${from}>\r\nTo: xen-security-issues@lists.example.org\r\nSubject: x\r\n\r\nThe first lines of a post`);
+    return client;
+  }
+
+  it("while a registered poster's message is still arriving, and not for a stranger's", async () => {
+    relay = await startRelayPeer();
+    daemon = await startTestDaemon({ mode: 'child', relay: { host: relay.host, port: relay.port } });
+
+    const stranger = await beginMessage(daemon.smtpPort, 'someone@elsewhere.example');
+    await pause(1_000);
+    expect(relay.connections()).toBe(0);
+    stranger.destroy();
+
+    const poster = await beginMessage(daemon.smtpPort, 'security@xenproject.example');
+    // Before the message is complete (no 250 yet, nothing spooled): only the hint from intake can have opened them.
+    await expect.poll(() => relay!.connections(), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(relay.messages).toEqual([]);
+    poster.destroy();
   });
 });

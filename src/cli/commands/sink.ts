@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { loopbackPeerOptions } from '../../smtp/loopback-peer.ts';
 import { exitCodes } from '../exit-codes.ts';
 
 export const defaultSinkDir = join(tmpdir(), 'embargo-sink');
@@ -48,11 +49,7 @@ export async function startSink(options: { host?: string; port: number; dir: str
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   let counter = 0;
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    hideSTARTTLS: true,
-    disableReverseLookup: true,
-    logger: false,
+    ...loopbackPeerOptions,
     banner: 'embargo development sink (stores every message; not for production)',
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null, message?: string) => void) {
       const chunks: Buffer[] = [];
