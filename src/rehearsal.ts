@@ -37,6 +37,8 @@ const reader = `reader@${rehearsalDomain}`;
 const contentLines = 64;
 /** A rehearsal that does not finish in this time is abandoned: the daemon starts without it. */
 const deadlineMs = 20_000;
+/** How long stopping its worker, delivery and sink may take before the daemon goes on without waiting. */
+const teardownMs = 5_000;
 
 /** A sink on loopback that takes every message and keeps nothing; it counts what it took. */
 async function startSink(): Promise<{ port: number; received: () => number; close(): Promise<void> }> {
@@ -104,74 +106,80 @@ export async function rehearseFirstPost(context: Pick<DaemonContext, 'config' | 
   const name = 'embargo-rehearsal';
   // Silent: its log lines would read as real mail handled (the result is logged once, by the caller).
   const logger: Logger = context.logger.child({ component: 'rehearsal' }, { level: 'silent' });
-  const db = openDatabase(':memory:', migrations);
-  const cleanups: Array<() => Promise<void> | void> = [() => void db.close()];
   try {
+    // Inside: the teardown's last bookkeeping is not counted either.
     return await uncounted(async () => {
-      const [listKey, posterKey, readerKey] = await Promise.all([
-        context.listKey(source.name),
-        crypto.generateInMemoryKey({ name: 'rehearsal poster', address: poster }),
-        crypto.generateInMemoryKey({ name: 'rehearsal reader', address: reader }),
-      ]);
-      cleanups.push(() => {
-        crypto.forgetInMemoryKey(posterKey);
-        crypto.forgetInMemoryKey(readerKey);
-      });
-      const sink = await startSink();
-      cleanups.push(() => sink.close());
-      const list = rehearsalList(config, name, posterKey, readerKey);
-      const rehearsalConfig: Config = {
-        server: { ...config.server, relay: { ...config.server.relay, host: '127.0.0.1', port: sink.port, secure: false, auth: undefined, concurrency: 2, retrySchedule: [3_600] } },
-        lists: new Map([[name, list]]),
-      };
-      const spool = createSpool(db);
-      const rehearsalContext: DaemonContext = {
-        config: () => rehearsalConfig,
-        db,
-        spool,
-        logger,
-        listKey: (listName) => (listName === name ? Promise.resolve(listKey) : context.listKey(listName)),
-        onSpooled: () => undefined,
-        onConfigReload: () => undefined,
-        reportListening: () => undefined,
-      };
-      const delivery = createDelivery({ db, config: () => rehearsalConfig, logger, secret: loadOrCreateServerSecret(config.server.dataPath) });
-      const worker = createPipelineWorker(rehearsalContext);
-      await delivery.start();
-      cleanups.push(() => delivery.stop());
-      await worker.start();
-      cleanups.push(() => worker.stop());
-
-      const raw = await buildPost(list, posterKey, listKey);
-      const id = spool.insert({ mailFrom: poster, rcptTo: [list.address], remoteAddress: '127.0.0.1', helo: 'embargo-rehearsal', raw, sourceClass: 'poster' });
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), deadlineMs);
-      });
+      const cleanups: Array<() => Promise<void> | void> = [];
       try {
-        const finished = await Promise.race([worker.drain().then(() => delivery.whenIdle()), deadline]);
-        if (finished === 'late') return { ran: true, ok: false, ms: elapsed(), detail: `not finished after ${deadlineMs / 1000} s` };
+        return await rehearse(source, cleanups);
       } finally {
-        clearTimeout(timer);
+        // Bounded: a rehearsal stuck in a stage must not keep the daemon from starting.
+        const teardown = (async () => {
+          for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+        })();
+        await Promise.race([teardown, new Promise((resolve) => setTimeout(resolve, teardownMs).unref())]);
       }
-      const row = spool.get(id);
-      if (row?.state !== 'done') return { ran: true, ok: false, ms: elapsed(), detail: `the post ended ${row?.state ?? 'missing'}: ${row?.reason ?? row?.outcome ?? 'no reason recorded'}` };
-      const expected = list.members.length;
-      if (sink.received() !== expected) {
-        const unsent = listOutbound(db, { states: ['deferred', 'failed'], limit: 1 })[0];
-        return { ran: true, ok: false, ms: elapsed(), detail: `${sink.received()} of ${expected} copies were delivered${unsent?.lastReply ? `; delivery said: ${unsent.lastReply}` : ''}` };
-      }
-      return { ran: true, ok: true, ms: elapsed(), copies: expected };
     });
   } catch (error) {
     return { ran: true, ok: false, ms: elapsed(), detail: errorMessage(error) };
-  } finally {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch {
-        // Torn down as far as it goes; the daemon does not depend on any of it.
-      }
+  }
+
+  async function rehearse(source: ListConfig, cleanups: Array<() => Promise<void> | void>): Promise<RehearsalResult> {
+    const db = openDatabase(':memory:', migrations);
+    cleanups.push(() => void db.close());
+    const [listKey, posterKey, readerKey] = await Promise.all([
+      context.listKey(source.name),
+      crypto.generateInMemoryKey({ name: 'rehearsal poster', address: poster }),
+      crypto.generateInMemoryKey({ name: 'rehearsal reader', address: reader }),
+    ]);
+    cleanups.push(() => {
+      crypto.forgetInMemoryKey(posterKey);
+      crypto.forgetInMemoryKey(readerKey);
+    });
+    const sink = await startSink();
+    cleanups.push(() => sink.close());
+    const list = rehearsalList(config, name, posterKey, readerKey);
+    const rehearsalConfig: Config = {
+      server: { ...config.server, relay: { ...config.server.relay, host: '127.0.0.1', port: sink.port, secure: false, auth: undefined, concurrency: 2, retrySchedule: [3_600] } },
+      lists: new Map([[name, list]]),
+    };
+    const spool = createSpool(db);
+    const rehearsalContext: DaemonContext = {
+      config: () => rehearsalConfig,
+      db,
+      spool,
+      logger,
+      listKey: (listName) => (listName === name ? Promise.resolve(listKey) : context.listKey(listName)),
+      onSpooled: () => undefined,
+      onConfigReload: () => undefined,
+      reportListening: () => undefined,
+    };
+    const delivery = createDelivery({ db, config: () => rehearsalConfig, logger, secret: loadOrCreateServerSecret(config.server.dataPath) });
+    const worker = createPipelineWorker(rehearsalContext);
+    await delivery.start();
+    cleanups.push(() => delivery.stop());
+    await worker.start();
+    cleanups.push(() => worker.stop());
+
+    const raw = await buildPost(list, posterKey, listKey);
+    const id = spool.insert({ mailFrom: poster, rcptTo: [list.address], remoteAddress: '127.0.0.1', helo: 'embargo-rehearsal', raw, sourceClass: 'poster' });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), deadlineMs);
+    });
+    try {
+      const finished = await Promise.race([worker.drain().then(() => delivery.whenIdle()), deadline]);
+      if (finished === 'late') return { ran: true, ok: false, ms: elapsed(), detail: `not finished after ${deadlineMs / 1000} s` };
+    } finally {
+      clearTimeout(timer);
     }
+    const row = spool.get(id);
+    if (row?.state !== 'done') return { ran: true, ok: false, ms: elapsed(), detail: `the post ended ${row?.state ?? 'missing'}: ${row?.reason ?? row?.outcome ?? 'no reason recorded'}` };
+    const expected = list.members.length;
+    if (sink.received() !== expected) {
+      const unsent = listOutbound(db, { states: ['deferred', 'failed'], limit: 1 })[0];
+      return { ran: true, ok: false, ms: elapsed(), detail: `${sink.received()} of ${expected} copies were delivered${unsent?.lastReply ? `; delivery said: ${unsent.lastReply}` : ''}` };
+    }
+    return { ran: true, ok: true, ms: elapsed(), copies: expected };
   }
 }

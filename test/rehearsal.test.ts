@@ -73,6 +73,12 @@ describe('start-up rehearsal', () => {
     await expect.poll(async () => metricValue(await (await fetch(`http://127.0.0.1:${daemon!.metricsPort}/metrics`)).text(), 'embargo_delivered_total'), { timeout: 30_000 }).toBe(members.length);
   });
 
+  it('is skipped, and the daemon starts, when no list is configured', async () => {
+    config = makeTestConfig({ removeLists: ['xen-security-issues', 'xen-security-issues-discuss', 'predisclosure-applications'] });
+    daemon = await startTestDaemon({ mode: 'child', config });
+    expect(daemon.logs().find((line) => line.msg === 'start-up rehearsal skipped')?.reason).toBe('no list is configured');
+  });
+
   it('says at start when delivery cannot work (a DKIM selector without its key), and the daemon still starts', async () => {
     relay = await startRelayPeer();
     config = configWith({ dkim: { selector: 'missing2026' } });
