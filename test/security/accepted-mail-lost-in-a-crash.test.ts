@@ -73,6 +73,28 @@ function tally(peer: RelayPeer): { distinct: number; total: number; other: numbe
   return { distinct: copies.size, total: peer.messages.length - other, other, copies };
 }
 
+/** For a failure report: each post with copies missing, which recipients miss it, and its spool rows and outbound rows. */
+function whereAreTheMissing(copies: Map<string, number>, recipients: string[]): string {
+  const db = new Database(config!.dbFile, { readonly: true });
+  try {
+    const spoolRows = db.prepare('SELECT id, state, attempts, outcome, reason, raw FROM spool').all() as Array<{ id: string; state: string; attempts: number; outcome: string | null; reason: string | null; raw: Buffer }>;
+    const lines: string[] = [];
+    for (let index = 0; index < posts; index++) {
+      const messageId = `<crash-${index}@xen.example>`;
+      const missing = recipients.filter((recipient) => !copies.has(`${recipient} ${messageId}`));
+      if (missing.length === 0) continue;
+      lines.push(`${messageId}: ${missing.length} of ${recipients.length} copies missing (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''})`);
+      for (const row of spoolRows.filter((candidate) => messageIdOf(candidate.raw) === messageId)) {
+        const outbound = db.prepare('SELECT state, count(*) AS n FROM outbound WHERE spool_id = ? GROUP BY state').all(row.id) as Array<{ state: string; n: number }>;
+        lines.push(`  spool ${row.id}: ${row.state} after ${row.attempts} attempts (${row.outcome ?? '-'}: ${row.reason ?? '-'}); outbound ${outbound.map((entry) => `${entry.state} ${entry.n}`).join(', ') || 'none'}`);
+      }
+    }
+    return lines.join('\n');
+  } finally {
+    db.close();
+  }
+}
+
 describe('crash safety of fan-out and delivery', () => {
   it(`delivers every one of ${posts * memberCount} copies at least once across ${kills} kill -9s, and counts the duplicates`, async () => {
     gpg = await createGpgHome();
@@ -184,6 +206,7 @@ describe('crash safety of fan-out and delivery', () => {
       `total time ${((Date.now() - started) / 1000).toFixed(1)} s`,
     ].join('\n');
     console.log(`delivery crash test:\n${summary}`);
+    if (process.env.FORCE_DIAG || final.distinct < posts * memberCount) console.log(`missing copies, and what the database says of their posts:\n${whereAreTheMissing(final.copies, people.map((person) => person.address))}`);
 
     // Every post reached every member.
     for (let index = 0; index < posts; index++) {
