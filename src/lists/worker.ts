@@ -54,6 +54,8 @@ interface Claimed {
   opened: Map<string, Promise<OpenResult>>;
   /** Set once every opening has settled: the row can be handled without waiting. */
   ready: boolean;
+  /** The spool's attempt count once this row's handling began (spool.startAttempt). */
+  attempt?: number;
   settled: Promise<void>;
 }
 
@@ -129,7 +131,8 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     // is as fast, and an idle daemon or a first post after a start does not pay for loading them. Until one has
     // loaded, rows are opened in their turn, here, rather than wait for it.
     if (pool && !pool.ready && claimed.length > 0) warmPool(pool);
-    if (pool?.ready && row.attempts <= maxAttempts) {
+    // A message whose handling began maxAttempts times already is shunted at its turn: no need to open it.
+    if (pool?.ready && row.attempts < maxAttempts) {
       for (const target of uniqueTargets(daemon.config(), row.rcptTo)) {
         if (target.role !== 'post' || opened.has(target.list.name)) continue;
         const opening = openInPool(row.raw, target.list);
@@ -219,12 +222,30 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
     }
   }
 
+  /**
+   * The database was locked longer than busy_timeout (a long CLI write), or the disk is full or read-only: not a bug,
+   * and nothing was written. The row stays ours ('processing'); it is handled again, from the start, at the next
+   * wake-up (the poll timer), until the database takes the write.
+   */
+  function retryWhenNotBusy(entry: Claimed, error: unknown): void {
+    logger.warn({ spoolId: entry.row.id, code: (error as { code?: string }).code }, 'database busy; message is tried again shortly');
+    pause = true;
+    claimed.unshift(entry);
+  }
+
   async function processRow(entry: Claimed): Promise<void> {
     const { row } = entry;
     const started = Date.now();
     const config = daemon.config();
-    if (row.attempts > maxAttempts) {
-      await shunt(row, config, `gave up after ${row.attempts - 1} attempts that did not finish (the process stopped while handling it)`);
+    try {
+      // Counted once per turn: a retry after a busy database is the same attempt (nothing crashed).
+      entry.attempt ??= daemon.spool.startAttempt(row.id);
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      return retryWhenNotBusy(entry, error);
+    }
+    if (entry.attempt > maxAttempts) {
+      await shunt(row, config, `gave up after ${entry.attempt - 1} attempts that did not finish (the process stopped while handling it)`);
       return;
     }
     try {
@@ -233,15 +254,7 @@ export function createPipelineWorker(daemon: DaemonContext, options: WorkerOptio
       logger.info({ spoolId: row.id, list: result.list, state: result.state, reason: result.reason, ms: Date.now() - started }, 'message processed');
       if (queued) options.onOutgoing?.();
     } catch (error) {
-      if (isBusy(error)) {
-        // The database was locked longer than busy_timeout (a long CLI write), or the disk is full or read-only: not
-        // a bug, and nothing was written. The row stays ours ('processing'); it is handled again, from the start, at
-        // the next wake-up (the poll timer), until the database takes the write.
-        logger.warn({ spoolId: row.id, code: (error as { code?: string }).code }, 'database busy; message is tried again shortly');
-        pause = true;
-        claimed.unshift(entry);
-        return;
-      }
+      if (isBusy(error)) return retryWhenNotBusy(entry, error);
       // An exception is a bug, not a policy outcome: keep the bytes, tell the admins, go on with the next message.
       logger.error({ spoolId: row.id, err: errorSummary(error) }, 'message shunted after an exception');
       await shunt(row, config, `exception: ${errorSummary(error).name}`);

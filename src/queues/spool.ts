@@ -68,11 +68,17 @@ export interface Spool {
   /** Stores several messages in one transaction (group commit): all are committed, or none and it throws. */
   insertMany(entries: SpoolEntry[]): string[];
   /**
-   * Takes the next queued message for processing (state → processing, attempts + 1), or null when none waits: the
-   * lowest turn first (fair across sources), within a turn a registered poster's mail, then by arrival.
+   * Takes the next queued message for processing (state → processing), or null when none waits: the lowest turn first
+   * (fair across sources), within a turn a registered poster's mail, then by arrival. A claim is not an attempt: the
+   * worker claims a few messages ahead of their turn, and a crash while they wait is none of their doing.
    */
   claimNext(): SpoolRow | null;
-  /** Gives a claimed message back to the queue untouched (the worker stopped before its turn): the claim is not an attempt. */
+  /**
+   * Counts an attempt at a claimed message as its handling begins, before anything that could take the process down;
+   * returns the count. A message whose handling began more often than the worker allows is shunted, not tried again.
+   */
+  startAttempt(id: string): number;
+  /** Gives a claimed message back to the queue untouched (the worker stopped before its turn). */
   unclaim(id: string): boolean;
   /** Unprocessed messages from one client address and in all (intake's backpressure). */
   backlog(remoteAddress: string | null): Backlog;
@@ -191,7 +197,7 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   );
   const insertRawStatement = db.prepare('INSERT INTO spool_raw (id, raw) VALUES (?, ?)');
   const claimStatement = db.prepare(
-    `UPDATE spool_rows SET state = 'processing', attempts = attempts + 1, updated_at = @now
+    `UPDATE spool_rows SET state = 'processing', updated_at = @now
      WHERE id = (SELECT id FROM spool_rows WHERE state = 'queued' ORDER BY turn, source_class <> 'poster', received_at, id LIMIT 1)
      RETURNING id`,
   );
@@ -202,8 +208,9 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
   );
   const getStatement = db.prepare('SELECT r.*, b.raw FROM spool_rows AS r JOIN spool_raw AS b ON b.id = r.id WHERE r.id = ?');
   const unclaimStatement = db.prepare(
-    `UPDATE spool_rows SET state = 'queued', attempts = MAX(attempts - 1, 0), updated_at = @now WHERE id = @id AND state = 'processing'`,
+    `UPDATE spool_rows SET state = 'queued', updated_at = @now WHERE id = @id AND state = 'processing'`,
   );
+  const startAttemptStatement = db.prepare(`UPDATE spool_rows SET attempts = attempts + 1, updated_at = @now WHERE id = @id RETURNING attempts`);
   const resetStatement = db.prepare(`UPDATE spool_rows SET state = 'queued', updated_at = ? WHERE state = 'processing'`);
   const countStatement = db.prepare('SELECT state, COUNT(*) AS count FROM spool_rows GROUP BY state');
   const addressBacklogStatement = db.prepare(`SELECT COUNT(*) AS count FROM spool_rows WHERE remote_address IS ? AND state IN ('queued', 'processing')`);
@@ -281,6 +288,12 @@ export function createSpool(db: Db, options: { now?: () => number } = {}): Spool
     },
     resetProcessing() {
       return resetStatement.run(now()).changes;
+    },
+    startAttempt(id) {
+      // Without its own fsync, like the claim: it survives a crash of the process (WAL), which is what it counts.
+      const row = withoutFsync(db, () => startAttemptStatement.get({ id, now: now() })) as { attempts: number } | undefined;
+      if (!row) throw new Error(`spool row ${id} does not exist`);
+      return row.attempts;
     },
     unclaim(id) {
       return unclaimStatement.run({ id, now: now() }).changes > 0;

@@ -52,7 +52,7 @@ describe('spool', () => {
     expect(row).toMatchObject({ mailFrom: 'sender@example.net', rcptTo: ['list@lists.example.org'], state: 'queued', size: 5, attempts: 0 });
     expect(row.raw.toString()).toBe('first');
 
-    expect(spool.claimNext()).toMatchObject({ id: first, state: 'processing', attempts: 1 });
+    expect(spool.claimNext()).toMatchObject({ id: first, state: 'processing', attempts: 0 });
     expect(spool.claimNext()?.id).toBe(second);
     expect(spool.markState(first, 'done', { outcome: 'accept', list: 'xen-security-issues' })).toBe(true);
     expect(spool.get(first)).toMatchObject({ state: 'done', outcome: 'accept', list: 'xen-security-issues' });
@@ -61,15 +61,31 @@ describe('spool', () => {
     expect(spool.claimNext()).toBeNull();
   });
 
-  it('puts messages left in processing by a crash back in the queue, with their attempt count', () => {
+  it('puts messages left in processing by a crash back in the queue, with the attempts whose handling began', () => {
     const spool = createSpool(db);
     const id = spool.insert(entry('crash'));
     spool.claimNext();
+    expect(spool.startAttempt(id)).toBe(1);
     db.close();
     db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
     const reopened = createSpool(db);
     expect(reopened.resetProcessing()).toBe(1);
-    expect(reopened.claimNext()).toMatchObject({ id, attempts: 2 });
+    expect(reopened.claimNext()).toMatchObject({ id, attempts: 1 });
+    expect(reopened.startAttempt(id)).toBe(2);
+  });
+
+  it('charges no attempt to messages that were only claimed ahead when the process died, however often', () => {
+    // The worker claims up to 8 messages ahead of their turn; four crashes while they wait are none of their doing.
+    let spool = createSpool(db);
+    const ids = spool.insertMany([entry('a'), entry('b'), entry('c')]);
+    for (let crash = 0; crash < 4; crash++) {
+      expect([spool.claimNext()?.id, spool.claimNext()?.id, spool.claimNext()?.id]).toEqual(ids);
+      db.close();
+      db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
+      spool = createSpool(db);
+      expect(spool.resetProcessing()).toBe(3);
+    }
+    expect(ids.map((id) => spool.get(id)!.attempts)).toEqual([0, 0, 0]);
   });
 
   it('writes nothing of a group whose transaction fails', () => {
@@ -105,7 +121,7 @@ describe('spool', () => {
     old.close();
     db = openDatabase(join(dir, 'embargo.sqlite'), migrations);
     const spool = createSpool(db);
-    expect(spool.claimNext()).toMatchObject({ id: 'OLD1', raw: Buffer.from('ABC'), state: 'processing', attempts: 1 });
+    expect(spool.claimNext()).toMatchObject({ id: 'OLD1', raw: Buffer.from('ABC'), state: 'processing', attempts: 0 });
     // Direct SQL on spool, as admins and older tools write it.
     db.prepare(`INSERT INTO spool (id, received_at, mail_from, rcpt_to, size, raw, updated_at) VALUES ('NEW1', 2, 'c@d', '[]', 1, x'44', 2)`).run();
     expect(spool.get('NEW1')).toMatchObject({ state: 'queued', attempts: 0, raw: Buffer.from('D') });
