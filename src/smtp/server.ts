@@ -278,8 +278,10 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
 
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null, message?: string) => void) {
       inFlight++;
-      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-      if (sender && options.onPostArriving && options.isRegisteredPoster(session.envelope.rcptTo.map((recipient) => recipient.address), sender)) options.onPostArriving();
+      const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const rcptTo = session.envelope.rcptTo.map((recipient) => recipient.address);
+      const fromRegisteredPoster = mailFrom !== '' && options.isRegisteredPoster(rcptTo, mailFrom);
+      if (fromRegisteredPoster) options.onPostArriving?.();
       const limit = smtpSettings().maxMessageBytes;
       const chunks: Buffer[] = [];
       let received = 0;
@@ -340,14 +342,12 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpI
           date: new Date(),
           lineBreak: lineBreakOf(chunks[0]),
         });
-        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        const rcptTo = session.envelope.rcptTo.map((recipient) => recipient.address);
         const entry: SpoolEntry = {
           id: spoolId,
           mailFrom,
           rcptTo,
           // For the pipeline's scheduling only: a registered poster's mail goes first within its turn.
-          sourceClass: !mailFrom ? 'bounce' : options.isRegisteredPoster(rcptTo, mailFrom) ? 'poster' : 'other',
+          sourceClass: !mailFrom ? 'bounce' : fromRegisteredPoster ? 'poster' : 'other',
           remoteAddress: session.remoteAddress ?? null,
           helo: session.hostNameAppearsAs ?? null,
           raw: Buffer.concat([trace, ...chunks], trace.length + received),
