@@ -1,7 +1,6 @@
 // The embargo command as an admin runs it: members, keys check, sink, and --help / --json / exit codes across every command
 // (in-process where a command ends by itself; each test still runs the real binary where the process itself matters).
 import { spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,20 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/database.ts';
 import { migrations } from '../../src/schema.ts';
 import { runCliInProcess } from '../helpers/cli.ts';
+import { runCli } from '../helpers/lists.ts';
 import { createGpgHome, type GpgHome } from '../helpers/gpg.ts';
 import { makeTestConfig, repoRoot, type TestConfig } from '../helpers/daemon.ts';
 import { makeMessage, sendMail } from '../helpers/smtp.ts';
 
 const embargoBin = join(repoRoot, 'bin/embargo.js');
 
-function embargo(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [embargoBin, ...args], { cwd: repoRoot, env: { ...process.env, CI: '1' } }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
-    });
-  });
-}
 
 describe('embargo members and keys check', () => {
   let gpg: GpgHome;
@@ -174,7 +166,7 @@ describe('every command: --help, --json parses, exit codes', () => {
 
   it('every command answers --help with exit 0, and names --config where it reads the config', async () => {
     // The real binary once; then each command in-process (a process each cost 4-10 s on a loaded machine).
-    const top = await embargo(['--help']);
+    const top = await runCli(['--help']);
     expect(top.code).toBe(0);
     for (const name of ['serve', 'check', 'list-key', 'members', 'keys', 'held', 'approve', 'reject', 'queue', 'bounces', 'archive', 'sink']) {
       expect(top.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
@@ -208,7 +200,7 @@ describe('every command: --help, --json parses, exit codes', () => {
 
   it('exit codes: 2 for usage errors, 1 for an invalid config or a failed command', async () => {
     // The real process once, so the exit code is seen to reach the shell; the rest in-process, for speed.
-    expect((await embargo(['no-such-command'])).code).toBe(2);
+    expect((await runCli(['no-such-command'])).code).toBe(2);
     expect((await runCliInProcess(['no-such-command'])).code).toBe(2);
     expect((await runCliInProcess(['members'])).code).toBe(2);
     expect((await runCliInProcess(['keys', 'check', '--no-such-option'])).code).toBe(2);

@@ -1,26 +1,13 @@
 // The queue and bounce commands as an admin runs them: `embargo queue [--json]` (intake backlog and outbound queue), `queue retry`, `queue purge`, `bounces`, `bounces reset`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { migrations } from '../../src/schema.ts';
 import { enqueueOutgoing, getOutbound, markDeferred, markFinal, markSentRows } from '../../src/queues/outbound.ts';
 import { isSuspended } from '../../src/queues/bounce-scores.ts';
 import { createSpool } from '../../src/queues/spool.ts';
-import { makeTestConfig, repoRoot, type TestConfig } from '../helpers/daemon.ts';
+import { makeTestConfig, type TestConfig } from '../helpers/daemon.ts';
+import { runCli } from '../helpers/lists.ts';
 
-const run = promisify(execFile);
-
-async function embargo(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot, 'bin/embargo.js'), ...args], { cwd: repoRoot, env: { ...process.env, CI: '1' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 let config: TestConfig;
 let db: Db;
@@ -53,13 +40,13 @@ afterAll(() => {
 
 describe('embargo queue', () => {
   it('shows counts by state and the rows with recipient, state, attempts, next attempt and last reply', async () => {
-    const text = await embargo('queue', '--config', config.configDir);
+    const text = await runCli(['queue', '--config', config.configDir]);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('queued: 1  sending: 0  deferred: 1  sent: 1  failed: 1  expired: 1  suspended: 0');
     expect(text.stdout).toMatch(new RegExp(`${ids[1]}\\s+failed\\s+0\\s+-\\s+xen-security-issues-discuss\\s+failed@vendor\\.example\\s+550 5\\.1\\.1`));
     expect(text.stdout).not.toContain('sent@vendor.example');
 
-    const json = await embargo('queue', '--json', '--include-sent', '--config', config.configDir);
+    const json = await runCli(['queue', '--json', '--include-sent', '--config', config.configDir]);
     expect(json.code).toBe(0);
     const parsed = JSON.parse(json.stdout) as { counts: Record<string, number>; rows: Array<Record<string, unknown>> };
     expect(parsed.counts).toMatchObject({ sent: 1, failed: 1, expired: 1, deferred: 1, queued: 1 });
@@ -78,12 +65,12 @@ describe('embargo queue', () => {
       { ...message, mailFrom: 'security@xenproject.example', sourceClass: 'poster' as const },
     ]);
     try {
-      const text = await embargo('queue', '--config', config.configDir);
+      const text = await runCli(['queue', '--config', config.configDir]);
       expect(text.code).toBe(0);
       const line = /^intake backlog.*$/m.exec(text.stdout)?.[0] ?? '';
       expect(line, text.stdout).toMatch(/^intake backlog \(received, not yet processed\): 3 {2}poster: 1 \(oldest \d+ s\) {2}bounce: 0 {2}other: 2 \(oldest \d+ s\)$/);
       for (const age of line.matchAll(/oldest (\d+) s/g)) expect(Number(age[1])).toBeGreaterThanOrEqual(90);
-      const json = JSON.parse((await embargo('queue', '--json', '--config', config.configDir)).stdout) as { intake: Array<Record<string, unknown>> };
+      const json = JSON.parse((await runCli(['queue', '--json', '--config', config.configDir])).stdout) as { intake: Array<Record<string, unknown>> };
       expect(json.intake.map((entry) => [entry.sourceClass, entry.messages])).toEqual([['poster', 1], ['bounce', 0], ['other', 2]]);
       expect(Date.parse(json.intake[2].oldestReceivedAt as string)).toBeLessThan(Date.now() - 60_000);
     } finally {
@@ -93,16 +80,16 @@ describe('embargo queue', () => {
   });
 
   it('retry ID requeues one dead letter, refuses delivered rows; retry --all requeues the rest', async () => {
-    const one = await embargo('queue', 'retry', String(ids[1]), '--config', config.configDir);
+    const one = await runCli(['queue', 'retry', String(ids[1]), '--config', config.configDir]);
     expect(one.code, one.stderr).toBe(0);
     expect(one.stdout).toContain(`requeued row ${ids[1]}`);
     expect(getOutbound(db, ids[1])!.state).toBe('queued');
 
-    const sent = await embargo('queue', 'retry', String(ids[0]), '--config', config.configDir);
+    const sent = await runCli(['queue', 'retry', String(ids[0]), '--config', config.configDir]);
     expect(sent.code).toBe(1);
     expect(sent.stderr).toContain('already delivered');
 
-    const all = await embargo('queue', 'retry', '--all', '--config', config.configDir);
+    const all = await runCli(['queue', 'retry', '--all', '--config', config.configDir]);
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toContain('requeued 2 rows');
     expect(ids.slice(1).map((id) => getOutbound(db, id)!.state)).toEqual(['queued', 'queued', 'queued', 'queued']);
@@ -110,12 +97,12 @@ describe('embargo queue', () => {
 
   it('purge refuses without --yes-really, then deletes dead letters and delivered rows', async () => {
     markFinal(db, ids[1], 'failed', '550 again', Date.now());
-    const refused = await embargo('queue', 'purge', '--config', config.configDir);
+    const refused = await runCli(['queue', 'purge', '--config', config.configDir]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('--yes-really');
     expect(getOutbound(db, ids[1])).not.toBeNull();
 
-    const purged = await embargo('queue', 'purge', '--yes-really', '--config', config.configDir);
+    const purged = await runCli(['queue', 'purge', '--yes-really', '--config', config.configDir]);
     expect(purged.code, purged.stderr).toBe(0);
     expect(purged.stdout).toContain('deleted 2 rows and 0 shared payloads');
     expect(getOutbound(db, ids[0])).toBeNull();
@@ -126,16 +113,16 @@ describe('embargo queue', () => {
 
 describe('embargo bounces', () => {
   it('lists bounce scores and re-enables a suspended member with reset', async () => {
-    const listed = await embargo('bounces', '--config', config.configDir);
+    const listed = await runCli(['bounces', '--config', config.configDir]);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toMatch(/xen-security-issues-discuss {2}gone@vendor\.example {2}score 5\.00 {2}bounces 5 {2}SUSPENDED since /);
 
-    const reset = await embargo('bounces', 'reset', 'xen-security-issues-discuss', 'Gone@vendor.example', '--config', config.configDir);
+    const reset = await runCli(['bounces', 'reset', 'xen-security-issues-discuss', 'Gone@vendor.example', '--config', config.configDir]);
     expect(reset.code, reset.stderr).toBe(0);
     expect(reset.stdout).toContain('re-enabled delivery to Gone@vendor.example on xen-security-issues-discuss');
     expect(isSuspended(db, 'xen-security-issues-discuss', 'gone@vendor.example')).toBe(false);
 
-    const again = await embargo('bounces', 'reset', 'xen-security-issues-discuss', 'gone@vendor.example', '--config', config.configDir);
+    const again = await runCli(['bounces', 'reset', 'xen-security-issues-discuss', 'gone@vendor.example', '--config', config.configDir]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('no bounce record');
   });
