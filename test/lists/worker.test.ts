@@ -175,6 +175,21 @@ describe('pipeline worker', () => {
     expect(outboundFor(exhausted)).toEqual([{ recipient: 'postmaster@lists.example.org' }]);
   });
 
+  it('handles messages that waited in the claim-ahead window at four crashes, instead of shunting them (invariant 5)', async () => {
+    const waiting = [spoolPost('waited one'), spoolPost('waited two'), spoolPost('waited three')];
+    // What a crash leaves: the rows claimed ahead of their turn (as the worker does for its pool), then a restart.
+    for (let crash = 0; crash < 4; crash++) {
+      for (let claim = 0; claim < waiting.length; claim++) spool.claimNext();
+      expect(spool.resetProcessing()).toBe(waiting.length);
+    }
+    const pipeline = worker();
+    await pipeline.start();
+    await pipeline.drain();
+    await pipeline.stop();
+    expect(waiting.map((id) => spool.get(id)!.state)).toEqual(['done', 'done', 'done']);
+    for (const id of waiting) expect(outboundFor(id)).toEqual([{ recipient: 'reader@example.net' }]);
+  });
+
   it('leaves the poster out when the list says sendToPoster: false', async () => {
     const id = spoolPost('not to me', 'quiet');
     const pipeline = worker();
